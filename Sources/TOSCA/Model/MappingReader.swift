@@ -1,0 +1,114 @@
+/// Helpers for reading YAML mappings with diagnostics: expected shapes, known keys and "did you mean" hints.
+extension DiagnosticSink {
+    /// The pairs of a mapping, or an error (and nil) when the node is something else. A null node reads as empty.
+    func mapping(_ node: YNode, _ what: String, path: String) -> [YPair]? {
+        if let pairs = node.mapping { return pairs }
+        if node.isNull { return [] }
+        error("expected-map", "\(what) must be a map, found \(node.kindDescription)", at: node, path: path)
+        return nil
+    }
+
+    func list(_ node: YNode, _ what: String, path: String) -> [YNode]? {
+        if let items = node.sequence { return items }
+        if node.isNull { return [] }
+        error("expected-list", "\(what) must be a list, found \(node.kindDescription)", at: node, path: path)
+        return nil
+    }
+
+    func string(_ node: YNode, _ what: String, path: String) -> String? {
+        if let scalar = node.scalar, !node.isNull { return scalar.text }
+        error("expected-string", "\(what) must be a string, found \(node.kindDescription)", at: node, path: path)
+        return nil
+    }
+
+    /// A list of strings, also accepting a single string where TOSCA allows the short form.
+    func stringList(_ node: YNode, _ what: String, path: String) -> [(String, YNode)] {
+        if let scalar = node.scalar, !node.isNull { return [(scalar.text, node)] }
+        guard let items = list(node, what, path: path) else { return [] }
+        return items.compactMap { item in string(item, "each entry of \(what)", path: path).map { ($0, item) } }
+    }
+
+    /// A boolean, accepting YAML 1.1 spellings (`yes`, `no`, `on`, `off`) with a warning, as real templates use them.
+    func bool(_ node: YNode, _ what: String, path: String) -> Bool? {
+        switch node.resolved {
+        case .bool(let value): return value
+        case .string(let text):
+            let lowered = text.lowercased()
+            if ["yes", "y", "on"].contains(lowered) || ["no", "n", "off"].contains(lowered) {
+                let value = ["yes", "y", "on"].contains(lowered)
+                warning(
+                    "yaml11-boolean",
+                    "\(what) '\(text)' is a string in YAML 1.2; read as \(value) (write \(value) to be portable)",
+                    at: node, path: path)
+                return value
+            }
+        default: break
+        }
+        error("expected-boolean", "\(what) must be true or false, found \(node.kindDescription)", at: node, path: path)
+        return nil
+    }
+
+    /// Reports every key of `pairs` that is not in `allowed`, suggesting the nearest allowed key.
+    func checkKeys(_ pairs: [YPair], allowed: Set<String>, in what: String, path: String) {
+        for pair in pairs {
+            guard let key = pair.key.text else {
+                error("expected-string", "keys of \(what) must be strings", at: pair.key, path: path)
+                continue
+            }
+            if !allowed.contains(key) {
+                error(
+                    "unknown-key",
+                    "unknown key '\(key)' in \(what)\(Suggest.hint(key, allowed))",
+                    at: pair.key, path: path.isEmpty ? key : "\(path).\(key)")
+            }
+        }
+    }
+}
+
+/// Spelling suggestions for unknown names.
+enum Suggest {
+    /// "; did you mean 'x'?" when a candidate is close enough, else "; expected one of …" for short lists.
+    static func hint(_ word: String, _ candidates: some Collection<String>, listUpTo: Int = 8) -> String {
+        if let best = nearest(word, candidates) { return "; did you mean '\(best)'?" }
+        if !candidates.isEmpty, candidates.count <= listUpTo {
+            return "; expected one of: \(candidates.sorted().joined(separator: ", "))"
+        }
+        return ""
+    }
+
+    static func nearest(_ word: String, _ candidates: some Collection<String>) -> String? {
+        let lowered = word.lowercased()
+        var best: (String, Int)?
+        for candidate in candidates {
+            let distance = editDistance(lowered, candidate.lowercased())
+            let limit = max(1, min(3, candidate.count / 3))
+            if distance <= limit, best.map({ distance < $0.1 }) ?? true {
+                best = (candidate, distance)
+            }
+        }
+        return best?.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8)
+        let b = Array(b.utf8)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}
+
+/// Joins YAML path components.
+func joinPath(_ base: String, _ component: String) -> String {
+    base.isEmpty ? component : "\(base).\(component)"
+}
