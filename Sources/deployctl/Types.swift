@@ -12,7 +12,8 @@ struct Types: ParsableCommand {
         subcommands: [Add.self, List.self, Remove.self])
 
     struct Home: ParsableArguments {
-        @Option(name: .customLong("home"), help: "deployctl's state directory (default: $DEPLOYCTL_HOME or ~/.deployctl).")
+        @Option(
+            name: .customLong("home"), help: "deployctl's state directory (default: $DEPLOYCTL_HOME or ~/.deployctl).")
         var home: String?
 
         var cache: ImportCache { ImportCache(home: home.map { URL(fileURLWithPath: $0) } ?? ImportCache.defaultHome()) }

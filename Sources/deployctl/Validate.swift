@@ -105,7 +105,9 @@ enum InputsFile {
         do {
             values = try YAMLDocument.mapping(text: text, file: path)
         } catch {
-            throw CLIError("\(path): \(error.diagnostic.location.map { "\($0.line):\($0.column): " } ?? "")\(error.diagnostic.message)")
+            throw CLIError(
+                "\(path): \(error.diagnostic.location.map { "\($0.line):\($0.column): " } ?? "")\(error.diagnostic.message)"
+            )
         }
         var result: [String: String] = [:]
         for (name, value) in values { result[name] = value.serialized(pretty: false) }

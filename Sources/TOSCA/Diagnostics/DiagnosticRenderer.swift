@@ -4,6 +4,8 @@ public struct DiagnosticRenderer: Sendable {
     /// The text of each source file by path, for the snippets. Files not present get no snippet.
     public var sources: [String: String]
     public var color: Bool
+    /// Longer source lines are cut in snippets.
+    static let maxLineWidth = 160
 
     public init(sources: [String: String], color: Bool = false) {
         self.sources = sources
@@ -16,7 +18,10 @@ public struct DiagnosticRenderer: Sendable {
             out += "\(location): "
         }
         let label = diagnostic.severity.rawValue
-        out += color ? (diagnostic.severity == .error ? "\u{1B}[1;31m\(label)\u{1B}[0m" : "\u{1B}[1;33m\(label)\u{1B}[0m") : label
+        out +=
+            color
+            ? (diagnostic.severity == .error ? "\u{1B}[1;31m\(label)\u{1B}[0m" : "\u{1B}[1;33m\(label)\u{1B}[0m")
+            : label
         out += ": \(diagnostic.message) [\(diagnostic.code)]"
         if !diagnostic.path.isEmpty {
             out += "\n    at \(diagnostic.path)"
@@ -28,7 +33,9 @@ public struct DiagnosticRenderer: Sendable {
             let available = max(1, line.count - caretColumn)
             let underline = "^" + String(repeating: "~", count: max(0, min(diagnostic.length, available) - 1))
             out += "\n \(number) | \(line)"
-            out += "\n \(gutter) | \(String(repeating: " ", count: caretColumn))\(underline)"
+            if caretColumn <= Self.maxLineWidth {
+                out += "\n \(gutter) | \(String(repeating: " ", count: caretColumn))\(underline)"
+            }
         }
         return out
     }
@@ -46,7 +53,7 @@ public struct DiagnosticRenderer: Sendable {
         let line = text[start..<end]
         // Expand tabs so the caret lines up, and keep very long lines readable.
         let expanded = line.replacingTabs()
-        return expanded.count > 240 ? String(expanded.prefix(240)) + "…" : expanded
+        return expanded.count > Self.maxLineWidth ? String(expanded.prefix(Self.maxLineWidth)) + "…" : expanded
     }
 }
 

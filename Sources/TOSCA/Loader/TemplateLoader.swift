@@ -56,7 +56,8 @@ final class TemplateLoader {
         return absolute.hasPrefix(prefix) ? String(absolute.dropFirst(prefix.count)) : absolute
     }
 
-    private func load(origin: Origin, display: String, namespacePrefix: String?, from importNode: YNode?) -> ParsedFile? {
+    private func load(origin: Origin, display: String, namespacePrefix: String?, from importNode: YNode?) -> ParsedFile?
+    {
         let identity = origin.identity
         if let index = stack.firstIndex(of: identity) {
             let cycle = (stack[index...] + [identity]).map { URL(fileURLWithPath: $0).lastPathComponent }

@@ -127,7 +127,8 @@ struct DefinitionsParser {
                 continue
             }
             guard let fields = sink.mapping(pair.value, "repository '\(name)'", path: path) else { continue }
-            sink.checkKeys(fields, allowed: ["description", "url", "credential"], in: "repository '\(name)'", path: path)
+            sink.checkKeys(
+                fields, allowed: ["description", "url", "credential"], in: "repository '\(name)'", path: path)
             guard let urlNode = pair.value["url"] else {
                 sink.error("missing-key", "repository '\(name)' has no 'url'", at: pair.key, path: path)
                 continue
@@ -198,8 +199,10 @@ struct DefinitionsParser {
         case .interface: allowed.formUnion(["inputs", "operations", "notifications"])
         case .relationship:
             allowed.formUnion(["properties", "attributes", "interfaces", "valid_target_types", "valid_source_types"])
-        case .node: allowed.formUnion(["properties", "attributes", "requirements", "capabilities", "interfaces", "artifacts"])
-        case .group: allowed.formUnion(["properties", "attributes", "members", "requirements", "capabilities", "interfaces"])
+        case .node:
+            allowed.formUnion(["properties", "attributes", "requirements", "capabilities", "interfaces", "artifacts"])
+        case .group:
+            allowed.formUnion(["properties", "attributes", "members", "requirements", "capabilities", "interfaces"])
         case .policy: allowed.formUnion(["properties", "targets", "triggers"])
         }
         if kind != .interface {
@@ -245,7 +248,9 @@ struct DefinitionsParser {
             if let node = entry.value["constraints"] {
                 type.constraints = sink.list(node, "'constraints'", path: joinPath(path, "constraints")) ?? []
             }
-            type.entrySchema = entry.value["entry_schema"].flatMap { parseSchema($0, path: joinPath(path, "entry_schema")) }
+            type.entrySchema = entry.value["entry_schema"].flatMap {
+                parseSchema($0, path: joinPath(path, "entry_schema"))
+            }
             type.keySchema = entry.value["key_schema"].flatMap { parseSchema($0, path: joinPath(path, "key_schema")) }
         }
         if kind == .artifact {
@@ -264,7 +269,9 @@ struct DefinitionsParser {
     private func parseInterfaceTypeOperations(_ pairs: [YPair], entry: YNode, path: String) -> [OperationDef] {
         var operations: [OperationDef] = []
         let reserved: Set<String> = ["derived_from", "version", "metadata", "description", "inputs", "notifications"]
-        if let node = entry["operations"], let entries = sink.mapping(node, "'operations'", path: joinPath(path, "operations")) {
+        if let node = entry["operations"],
+            let entries = sink.mapping(node, "'operations'", path: joinPath(path, "operations"))
+        {
             for pair in entries {
                 guard let name = pair.key.text else { continue }
                 operations.append(parseOperation(name: name, pair: pair, path: joinPath(path, "operations.\(name)")))
@@ -293,15 +300,19 @@ struct DefinitionsParser {
         if let constraints = node["constraints"] {
             schema.constraints = sink.list(constraints, "'constraints'", path: joinPath(path, "constraints")) ?? []
         }
-        schema.entrySchema = node["entry_schema"].flatMap { parseSchema($0, path: joinPath(path, "entry_schema")) }.map(Box.init)
-        schema.keySchema = node["key_schema"].flatMap { parseSchema($0, path: joinPath(path, "key_schema")) }.map(Box.init)
+        schema.entrySchema = node["entry_schema"].flatMap { parseSchema($0, path: joinPath(path, "entry_schema")) }.map(
+            Box.init)
+        schema.keySchema = node["key_schema"].flatMap { parseSchema($0, path: joinPath(path, "key_schema")) }.map(
+            Box.init)
         return schema
     }
 
     func parsePropertyDefs(_ node: YNode, path: String, attributes: Bool = false, parameters: Bool = false)
         -> [PropertyDef]
     {
-        guard let pairs = sink.mapping(node, "'\(path.split(separator: ".").last ?? "")'", path: path) else { return [] }
+        guard let pairs = sink.mapping(node, "'\(path.split(separator: ".").last ?? "")'", path: path) else {
+            return []
+        }
         var result: [PropertyDef] = []
         var allowed: Set<String> = [
             "type", "description", "required", "default", "status", "constraints", "key_schema", "entry_schema",
@@ -322,11 +333,16 @@ struct DefinitionsParser {
                 schema.typeNode = typeNode
             }
             if let constraints = pair.value["constraints"] {
-                schema.constraints = sink.list(constraints, "'constraints'", path: joinPath(itemPath, "constraints")) ?? []
+                schema.constraints =
+                    sink.list(constraints, "'constraints'", path: joinPath(itemPath, "constraints")) ?? []
             }
-            schema.entrySchema = pair.value["entry_schema"].flatMap { parseSchema($0, path: joinPath(itemPath, "entry_schema")) }.map(
+            schema.entrySchema = pair.value["entry_schema"].flatMap {
+                parseSchema($0, path: joinPath(itemPath, "entry_schema"))
+            }.map(
                 Box.init)
-            schema.keySchema = pair.value["key_schema"].flatMap { parseSchema($0, path: joinPath(itemPath, "key_schema")) }.map(
+            schema.keySchema = pair.value["key_schema"].flatMap {
+                parseSchema($0, path: joinPath(itemPath, "key_schema"))
+            }.map(
                 Box.init)
             var required = true
             var requiredWasSet = false
@@ -443,7 +459,8 @@ struct DefinitionsParser {
                 capability.properties = parsePropertyDefs(properties, path: joinPath(itemPath, "properties"))
             }
             if let attributes = pair.value["attributes"] {
-                capability.attributes = parsePropertyDefs(attributes, path: joinPath(itemPath, "attributes"), attributes: true)
+                capability.attributes = parsePropertyDefs(
+                    attributes, path: joinPath(itemPath, "attributes"), attributes: true)
             }
             if let sources = pair.value["valid_source_types"] {
                 capability.validSourceTypes = sink.stringList(sources, "'valid_source_types'", path: itemPath).map(\.0)
@@ -467,7 +484,8 @@ struct DefinitionsParser {
     /// An interface definition or assignment: `type`, `inputs`, and operations under `operations:` or directly.
     func parseInterface(name: String, pair: YPair, path: String) -> InterfaceDef? {
         guard let fields = sink.mapping(pair.value, "interface '\(name)'", path: path) else { return nil }
-        var interface = InterfaceDef(name: name, node: pair.key, type: pair.value["type"]?.text, inputs: [], operations: [])
+        var interface = InterfaceDef(
+            name: name, node: pair.key, type: pair.value["type"]?.text, inputs: [], operations: [])
         if let inputs = pair.value["inputs"] {
             interface.inputs = parseParameterDefs(inputs, path: joinPath(path, "inputs")).definitions
         }
@@ -478,12 +496,14 @@ struct DefinitionsParser {
             for entry in entries {
                 guard let operationName = entry.key.text else { continue }
                 interface.operations.append(
-                    parseOperation(name: operationName, pair: entry, path: joinPath(path, "operations.\(operationName)")))
+                    parseOperation(
+                        name: operationName, pair: entry, path: joinPath(path, "operations.\(operationName)")))
             }
         }
         for entry in fields {
             guard let operationName = entry.key.text, !reserved.contains(operationName) else { continue }
-            interface.operations.append(parseOperation(name: operationName, pair: entry, path: joinPath(path, operationName)))
+            interface.operations.append(
+                parseOperation(name: operationName, pair: entry, path: joinPath(path, operationName)))
         }
         return interface
     }
@@ -505,7 +525,9 @@ struct DefinitionsParser {
             operation.inputs = parameters.definitions
             operation.inputValues = parameters.values
         }
-        if let outputs = pair.value["outputs"], let entries = sink.mapping(outputs, "'outputs'", path: joinPath(path, "outputs")) {
+        if let outputs = pair.value["outputs"],
+            let entries = sink.mapping(outputs, "'outputs'", path: joinPath(path, "outputs"))
+        {
             operation.outputs = entries.compactMap { entry in entry.key.text.map { ($0, entry.value) } }
         }
         return operation

@@ -67,7 +67,8 @@ public struct Plan: Sendable {
                 .array(
                     instances.map { instance in
                         .object([
-                            ("id", .string(instance.id)), ("node", .string(instance.node)), ("index", .int(instance.index)),
+                            ("id", .string(instance.id)), ("node", .string(instance.node)),
+                            ("index", .int(instance.index)),
                             ("host", instance.host.map(JSONValue.string) ?? .null),
                         ])
                     })
@@ -94,7 +95,9 @@ public struct Plan: Sendable {
                         ]
                         if let interface = step.interface { fields.append(("interface", .string(interface))) }
                         if let operation = step.operation { fields.append(("operation", .string(operation))) }
-                        if let implementation = step.implementation { fields.append(("implementation", implementation)) }
+                        if let implementation = step.implementation {
+                            fields.append(("implementation", implementation))
+                        }
                         if let target = step.target { fields.append(("target", .string(target))) }
                         fields.append(("inputs", step.inputs))
                         fields.append(("after", .array(step.after.map(JSONValue.string))))

@@ -101,7 +101,9 @@ struct Planner {
                 && registry.derives(policy.type, from: "tosca.policies.Scaling", .policy)
             {
                 for key in ["default_instances", "count", "min_instances"] {
-                    if let value = policy.properties.first(where: { $0.0 == key })?.1, case .int(let n)? = resolveInt(value) {
+                    if let value = policy.properties.first(where: { $0.0 == key })?.1,
+                        case .int(let n)? = resolveInt(value)
+                    {
                         count = n
                         break
                     }
@@ -417,7 +419,10 @@ struct Planner {
     private func entityNode(_ entity: String, context: String?) -> NodeTemplate? {
         switch entity {
         case "SELF": return context.flatMap { topology.node(named: $0) }
-        case "HOST": return context.flatMap { topology.node(named: $0) }.flatMap(hostName(of:)).flatMap { topology.node(named: $0) }
+        case "HOST":
+            return context.flatMap { topology.node(named: $0) }.flatMap(hostName(of:)).flatMap {
+                topology.node(named: $0)
+            }
         case "SOURCE", "TARGET": return nil
         default: return topology.node(named: entity)
         }
@@ -438,7 +443,9 @@ extension ToscaProcessor {
         var options = options
         options.requireInputs = true
         var result = validate(path: path, options: options)
-        guard result.isValid, let topology = result.topology, let registry = result.registry else { return (result, nil) }
+        guard result.isValid, let topology = result.topology, let registry = result.registry else {
+            return (result, nil)
+        }
         let sink = DiagnosticSink()
         let plan = Planner(topology: topology, registry: registry, inputValues: result.inputValues, sink: sink).plan(
             template: path, version: result.version?.rawValue ?? "")

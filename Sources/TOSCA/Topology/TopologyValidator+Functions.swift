@@ -22,9 +22,13 @@ extension TopologyValidator {
         switch value.value {
         case .scalar: break
         case .sequence(let items):
-            for (index, item) in items.enumerated() { checkFunctions(in: item, context: context, path: "\(path)[\(index)]") }
+            for (index, item) in items.enumerated() {
+                checkFunctions(in: item, context: context, path: "\(path)[\(index)]")
+            }
         case .mapping(let pairs):
-            for pair in pairs { checkFunctions(in: pair.value, context: context, path: joinPath(path, pair.key.text ?? "?")) }
+            for pair in pairs {
+                checkFunctions(in: pair.value, context: context, path: joinPath(path, pair.key.text ?? "?"))
+            }
         }
     }
 
@@ -61,12 +65,16 @@ extension TopologyValidator {
                 return fail("expects [entity, interface, operation, output_name]")
             }
             guard let entity = entity(args[0], context: context, path: path) else { return }
-            guard let interface = registry.interfaces(of: entity.type, entity.kind).first(where: { $0.name == args[1].text })
+            guard
+                let interface = registry.interfaces(of: entity.type, entity.kind).first(where: {
+                    $0.name == args[1].text
+                })
             else {
                 return fail("'\(entity.name)' has no interface '\(args[1].text ?? "")'", args[1])
             }
             let operations =
-                Set(interface.operations.map(\.name)).union(interface.type.map { registry.operations(ofInterface: $0) } ?? [])
+                Set(interface.operations.map(\.name)).union(
+                    interface.type.map { registry.operations(ofInterface: $0) } ?? [])
             if !operations.contains(args[2].text ?? "") {
                 fail(
                     "interface '\(interface.name)' has no operation '\(args[2].text ?? "")'"
@@ -91,12 +99,16 @@ extension TopologyValidator {
             }
         case "concat":
             guard argument.sequence != nil else { return fail("expects a list of strings and functions") }
-            for (index, item) in args.enumerated() { checkNested(item, context: context, path: "\(path)[\(index)]", fail) }
+            for (index, item) in args.enumerated() {
+                checkNested(item, context: context, path: "\(path)[\(index)]", fail)
+            }
         case "join":
             guard let list = args.first?.sequence, args.count <= 2 else {
                 return fail("expects [[values…], delimiter]")
             }
-            for (index, item) in list.enumerated() { checkNested(item, context: context, path: "\(path)[\(index)]", fail) }
+            for (index, item) in list.enumerated() {
+                checkNested(item, context: context, path: "\(path)[\(index)]", fail)
+            }
             if args.count == 2, args[1].scalar == nil { fail("the delimiter must be a string", args[1]) }
         case "token":
             guard args.count == 3 else { return fail("expects [string, separator characters, index]") }
@@ -134,9 +146,12 @@ extension TopologyValidator {
         switch name {
         case "SELF":
             switch context {
-            case .node(let self_): return topology.node(named: self_).map { Entity(name: $0.name, kind: .node, type: $0.type) }
+            case .node(let self_):
+                return topology.node(named: self_).map { Entity(name: $0.name, kind: .node, type: $0.type) }
             case .relationship(let self_):
-                return topology.relationshipTemplates[self_].map { Entity(name: $0.name, kind: .relationship, type: $0.type) }
+                return topology.relationshipTemplates[self_].map {
+                    Entity(name: $0.name, kind: .relationship, type: $0.type)
+                }
             case .output, .group, .policy:
                 sink.error("bad-function", "SELF has no meaning here; name a node template", at: node, path: path)
                 return nil
@@ -159,7 +174,9 @@ extension TopologyValidator {
             }
             return Entity(name: host.name, kind: .node, type: host.type)
         default:
-            if let target = topology.node(named: name) { return Entity(name: target.name, kind: .node, type: target.type) }
+            if let target = topology.node(named: name) {
+                return Entity(name: target.name, kind: .node, type: target.type)
+            }
             if let relationship = topology.relationshipTemplates[name] {
                 return Entity(name: relationship.name, kind: .relationship, type: relationship.type)
             }
@@ -195,7 +212,8 @@ extension TopologyValidator {
                 if let capability = capabilities.first(where: { $0.name == member }) {
                     guard args.count >= 3, let property = args[2].text else { return }
                     let type = registry.canonical(capability.type, .capability) ?? capability.type
-                    var capabilityMembers = registry.properties(of: type, .capability).map(\.name) + capability.properties.map(\.name)
+                    var capabilityMembers =
+                        registry.properties(of: type, .capability).map(\.name) + capability.properties.map(\.name)
                     if function == "get_attribute" {
                         capabilityMembers += registry.attributes(of: type, .capability).map(\.name)
                     }

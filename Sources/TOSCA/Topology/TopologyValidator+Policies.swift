@@ -8,7 +8,9 @@ extension TopologyValidator {
         if let items = node.sequence {
             for (index, item) in items.enumerated() {
                 guard let pairs = item.mapping, pairs.count == 1 else {
-                    sink.error("bad-policy", "each policy must be a map with a single name", at: item, path: "\(path)[\(index)]")
+                    sink.error(
+                        "bad-policy", "each policy must be a map with a single name", at: item,
+                        path: "\(path)[\(index)]")
                     continue
                 }
                 entries.append((pairs[0], "\(path)[\(index)]"))
@@ -67,7 +69,8 @@ extension TopologyValidator {
             if let triggers = pair.value["triggers"] {
                 validateTriggers(triggers, policy: name, path: joinPath(policyPath, "triggers"))
             }
-            topology.policies.append(PolicyTemplate(name: name, type: type.name, targets: targets, properties: properties))
+            topology.policies.append(
+                PolicyTemplate(name: name, type: type.name, targets: targets, properties: properties))
         }
     }
 
@@ -95,7 +98,8 @@ extension TopologyValidator {
                 sink.error(
                     "unknown-node",
                     "trigger '\(name)' filters on node '\(targetName)', which is not a node template"
-                        + Suggest.hint(targetName, rawNodes.keys), at: target, path: joinPath(triggerPath, "target_filter"))
+                        + Suggest.hint(targetName, rawNodes.keys), at: target,
+                    path: joinPath(triggerPath, "target_filter"))
             }
         }
     }
@@ -116,7 +120,8 @@ extension TopologyValidator {
             let workflowPath = joinPath(path, name)
             guard let fields = sink.mapping(pair.value, "workflow '\(name)'", path: workflowPath) else { continue }
             sink.checkKeys(
-                fields, allowed: ["description", "metadata", "inputs", "preconditions", "steps", "implementation", "outputs"],
+                fields,
+                allowed: ["description", "metadata", "inputs", "preconditions", "steps", "implementation", "outputs"],
                 in: "workflow '\(name)'", path: workflowPath)
             topology.workflows.append(name)
             guard let steps = pair.value["steps"],
@@ -132,11 +137,14 @@ extension TopologyValidator {
         }
     }
 
-    private func validateStep(_ step: YPair, name: String, stepNames: Set<String>, workflows: Set<String>, path: String) {
+    private func validateStep(_ step: YPair, name: String, stepNames: Set<String>, workflows: Set<String>, path: String)
+    {
         guard let fields = sink.mapping(step.value, "workflow step '\(name)'", path: path) else { return }
         sink.checkKeys(
             fields,
-            allowed: ["target", "target_relationship", "operation_host", "filter", "activities", "on_success", "on_failure"],
+            allowed: [
+                "target", "target_relationship", "operation_host", "filter", "activities", "on_success", "on_failure",
+            ],
             in: "workflow step '\(name)'", path: path)
         guard let targetNode = step.value["target"], let target = targetNode.text else {
             sink.error("missing-key", "workflow step '\(name)' has no 'target'", at: step.key, path: path)
@@ -155,7 +163,8 @@ extension TopologyValidator {
             for (stepName, node) in sink.stringList(next, "'\(key)'", path: joinPath(path, key))
             where !stepNames.contains(stepName) {
                 sink.error(
-                    "unknown-step", "'\(key)' names step '\(stepName)', which this workflow does not have"
+                    "unknown-step",
+                    "'\(key)' names step '\(stepName)', which this workflow does not have"
                         + Suggest.hint(stepName, stepNames), at: node, path: joinPath(path, key))
             }
         }
@@ -165,7 +174,8 @@ extension TopologyValidator {
         for (index, activity) in items.enumerated() {
             let activityPath = "\(path).activities[\(index)]"
             guard let pair = activity.mapping?.first, activity.mapping?.count == 1, let kind = pair.key.text else {
-                sink.error("bad-activity", "an activity must be a map with a single key", at: activity, path: activityPath)
+                sink.error(
+                    "bad-activity", "an activity must be a map with a single key", at: activity, path: activityPath)
                 continue
             }
             switch kind {
@@ -174,14 +184,16 @@ extension TopologyValidator {
             case "set_state":
                 if let state = pair.value.text, !Self.workflowStates.contains(state) {
                     sink.error(
-                        "bad-activity", "set_state '\(state)' is not a TOSCA node state"
+                        "bad-activity",
+                        "set_state '\(state)' is not a TOSCA node state"
                             + Suggest.hint(state, Self.workflowStates), at: pair.value, path: activityPath)
                 }
             case "inline":
                 let inlined = pair.value.text ?? pair.value["workflow"]?.text ?? ""
                 if !workflows.contains(inlined) {
                     sink.error(
-                        "unknown-workflow", "inline names workflow '\(inlined)', which does not exist"
+                        "unknown-workflow",
+                        "inline names workflow '\(inlined)', which does not exist"
                             + Suggest.hint(inlined, workflows), at: pair.value, path: activityPath)
                 }
             case "call_operation":
@@ -200,12 +212,15 @@ extension TopologyValidator {
                 let interfaces = template.interfaces
                 guard let interface = interfaces.first(where: { $0.name == interfaceName }) else {
                     sink.error(
-                        "unknown-interface", "node '\(template.name)' has no interface '\(interfaceName)'"
-                            + Suggest.hint(interfaceName, interfaces.map(\.name)), at: operationNode, path: activityPath)
+                        "unknown-interface",
+                        "node '\(template.name)' has no interface '\(interfaceName)'"
+                            + Suggest.hint(interfaceName, interfaces.map(\.name)), at: operationNode, path: activityPath
+                    )
                     continue
                 }
                 let operations =
-                    Set(interface.operations.map(\.name)).union(interface.type.map { registry.operations(ofInterface: $0) } ?? [])
+                    Set(interface.operations.map(\.name)).union(
+                        interface.type.map { registry.operations(ofInterface: $0) } ?? [])
                 if !operations.contains(operation) {
                     sink.error(
                         "unknown-operation",
@@ -228,7 +243,10 @@ extension TopologyValidator {
         guard let fields = sink.mapping(node, "'substitution_mappings'", path: path) else { return }
         sink.checkKeys(
             fields,
-            allowed: ["node_type", "substitution_filter", "node", "properties", "attributes", "capabilities", "requirements", "interfaces"],
+            allowed: [
+                "node_type", "substitution_filter", "node", "properties", "attributes", "capabilities", "requirements",
+                "interfaces",
+            ],
             in: "substitution_mappings", path: path)
         guard let typeNode = node["node_type"] else {
             sink.error("missing-key", "substitution_mappings needs 'node_type'", at: node, path: path)
@@ -241,13 +259,15 @@ extension TopologyValidator {
             guard let name = pair.key.text else { continue }
             if !properties.contains(name) {
                 sink.error(
-                    "unknown-property", "node type \(type.name) has no property '\(name)'"
+                    "unknown-property",
+                    "node type \(type.name) has no property '\(name)'"
                         + Suggest.hint(name, properties), at: pair.key, path: joinPath(path, "properties"))
             }
             let input = pair.value.sequence?.first?.text ?? pair.value.text
             if let input, pair.value.sequence?.count ?? 1 == 1, inputNames[input] == nil {
                 sink.error(
-                    "unknown-input", "property '\(name)' is mapped to undefined input '\(input)'"
+                    "unknown-input",
+                    "property '\(name)' is mapped to undefined input '\(input)'"
                         + Suggest.hint(input, inputNames.keys), at: pair.value, path: joinPath(path, "properties"))
             }
         }
@@ -256,10 +276,12 @@ extension TopologyValidator {
             guard let name = pair.key.text else { continue }
             if !typeCapabilities.contains(name) {
                 sink.error(
-                    "unknown-capability", "node type \(type.name) has no capability '\(name)'"
+                    "unknown-capability",
+                    "node type \(type.name) has no capability '\(name)'"
                         + Suggest.hint(name, typeCapabilities), at: pair.key, path: joinPath(path, "capabilities"))
             }
-            checkMapping(pair.value, member: "capability", path: joinPath(path, "capabilities.\(name)")) { template, member in
+            checkMapping(pair.value, member: "capability", path: joinPath(path, "capabilities.\(name)")) {
+                template, member in
                 registry.capabilities(of: template.type, .node).map(\.name).contains(member)
             }
         }
@@ -268,10 +290,12 @@ extension TopologyValidator {
             guard let name = pair.key.text else { continue }
             if !typeRequirements.contains(name) {
                 sink.error(
-                    "unknown-requirement", "node type \(type.name) has no requirement '\(name)'"
+                    "unknown-requirement",
+                    "node type \(type.name) has no requirement '\(name)'"
                         + Suggest.hint(name, typeRequirements), at: pair.key, path: joinPath(path, "requirements"))
             }
-            checkMapping(pair.value, member: "requirement", path: joinPath(path, "requirements.\(name)")) { template, member in
+            checkMapping(pair.value, member: "requirement", path: joinPath(path, "requirements.\(name)")) {
+                template, member in
                 registry.requirements(of: template.type, .node).map(\.name).contains(member)
             }
         }

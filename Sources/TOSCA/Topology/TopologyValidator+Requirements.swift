@@ -28,7 +28,8 @@ extension TopologyValidator {
                 assignment.targetNode = value
             } else if let fields = sink.mapping(value, "requirement '\(name)'", path: namedPath) {
                 sink.checkKeys(
-                    fields, allowed: ["node", "capability", "relationship", "node_filter", "occurrences", "description"],
+                    fields,
+                    allowed: ["node", "capability", "relationship", "node_filter", "occurrences", "description"],
                     in: "requirement assignment '\(name)'", path: namedPath)
                 assignment.targetNode = value["node"]
                 assignment.capabilityNode = value["capability"]
@@ -65,7 +66,8 @@ extension TopologyValidator {
             guard count < definition.occurrences.lower, template.directives.isEmpty else { continue }
             // An unassigned requirement: bind it when exactly one node template can satisfy it.
             let candidates = topology.nodes.filter { candidate in
-                candidate.name != template.name && matchingCapability(on: candidate, definition: definition, named: nil) != nil
+                candidate.name != template.name
+                    && matchingCapability(on: candidate, definition: definition, named: nil) != nil
                     && (definition.targetNodeType.map { registry.derives(candidate.type, from: $0, .node) } ?? true)
             }
             if candidates.count == 1 {
@@ -154,7 +156,9 @@ extension TopologyValidator {
         let capabilityType = capability.flatMap { registry.canonical($0.type, .capability) } ?? ""
         // valid_source_types on the capability definition, then on the capability type.
         let validSources =
-            capability.map { $0.validSourceTypes.isEmpty ? registry.typeList(of: capabilityType, .capability) : $0.validSourceTypes }
+            capability.map {
+                $0.validSourceTypes.isEmpty ? registry.typeList(of: capabilityType, .capability) : $0.validSourceTypes
+            }
             ?? []
         if !validSources.isEmpty, !validSources.contains(where: { registry.derives(source.type, from: $0, .node) }) {
             sink.error(
@@ -167,7 +171,8 @@ extension TopologyValidator {
             let validTargets = registry.typeList(of: relationship, .relationship)
             if !validTargets.isEmpty,
                 !validTargets.contains(where: {
-                    registry.derives(capabilityType, from: $0, .capability) || registry.derives(target.type, from: $0, .node)
+                    registry.derives(capabilityType, from: $0, .capability)
+                        || registry.derives(target.type, from: $0, .node)
                 })
             {
                 sink.error(
@@ -197,7 +202,8 @@ extension TopologyValidator {
                 sink.error(
                     "unknown-relationship",
                     "'\(name)' is neither a relationship template nor a relationship type"
-                        + Suggest.hint(name, Array(rawRelationships.keys) + registry.allNames(.relationship), listUpTo: 0),
+                        + Suggest.hint(
+                            name, Array(rawRelationships.keys) + registry.allNames(.relationship), listUpTo: 0),
                     at: node, path: path)
             }
             return
@@ -214,11 +220,13 @@ extension TopologyValidator {
         assignment.relationshipType = type.name
         assignment.relationshipProperties = assignProperties(
             node["properties"], definitions: registry.properties(of: type.name, .relationship),
-            owner: "relationship \(type.name)", path: joinPath(path, "properties"), context: .relationship(assignment.name),
+            owner: "relationship \(type.name)", path: joinPath(path, "properties"),
+            context: .relationship(assignment.name),
             requireAll: true, anchor: node)
         assignment.relationshipInterfaces = assignInterfaces(
             node["interfaces"], definitions: registry.interfaces(of: type.name, .relationship),
-            owner: "relationship \(type.name)", path: joinPath(path, "interfaces"), context: .relationship(assignment.name))
+            owner: "relationship \(type.name)", path: joinPath(path, "interfaces"),
+            context: .relationship(assignment.name))
     }
 
     /// The name of the capability on `target` that satisfies the requirement: the one named (by capability name or
@@ -300,7 +308,9 @@ extension TopologyValidator {
             let capabilityType = registry.canonical(capability.type, .capability) ?? capability.type
             apply(
                 pair.value["properties"], values: target.capabilityProperties[capability.name] ?? [],
-                definitions: registry.merge([registry.properties(of: capabilityType, .capability), capability.properties]),
+                definitions: registry.merge([
+                    registry.properties(of: capabilityType, .capability), capability.properties,
+                ]),
                 where: "capability '\(capability.name)' of '\(target.name)'")
         }
     }

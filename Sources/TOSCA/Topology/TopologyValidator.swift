@@ -95,7 +95,8 @@ final class TopologyValidator {
             }
             if !definition.schema.constraints.isEmpty {
                 checker(context: nil).checkConstraintClauses(
-                    definition.schema.constraints, type: definition.schema.type, path: joinPath(itemPath, "constraints"))
+                    definition.schema.constraints, type: definition.schema.type, path: joinPath(itemPath, "constraints")
+                )
             }
             inputNames[definition.name] = definition
             topology.inputs.append(definition)
@@ -110,7 +111,10 @@ final class TopologyValidator {
             let itemPath = joinPath(path, name)
             guard let fields = sink.mapping(pair.value, "output '\(name)'", path: itemPath) else { continue }
             sink.checkKeys(
-                fields, allowed: ["description", "value", "type", "required", "status", "entry_schema", "key_schema", "metadata"],
+                fields,
+                allowed: [
+                    "description", "value", "type", "required", "status", "entry_schema", "key_schema", "metadata",
+                ],
                 in: "output '\(name)'", path: itemPath)
             guard let value = pair.value["value"] else {
                 sink.error("missing-key", "output '\(name)' has no 'value'", at: pair.key, path: itemPath)
@@ -166,7 +170,8 @@ final class TopologyValidator {
         _ = typeName
         var template = NodeTemplate(name: name, type: type.name, node: entry.key)
         if let directives = body["directives"] {
-            template.directives = sink.stringList(directives, "'directives'", path: joinPath(path, "directives")).map(\.0)
+            template.directives = sink.stringList(directives, "'directives'", path: joinPath(path, "directives")).map(
+                \.0)
             for (directive, node) in sink.stringList(directives, "'directives'", path: path)
             where !["select", "substitute", "substitutable"].contains(directive) {
                 sink.warning(
@@ -182,8 +187,10 @@ final class TopologyValidator {
             requireAll: !isAbstract, anchor: entry.key)
         if let attributes = body["attributes"] {
             template.attributes = assignAttributes(
-                attributes, definitions: registry.attributes(of: type.name, .node) + registry.properties(of: type.name, .node),
-                owner: "node template '\(name)' (type \(type.name))", path: joinPath(path, "attributes"), context: context)
+                attributes,
+                definitions: registry.attributes(of: type.name, .node) + registry.properties(of: type.name, .node),
+                owner: "node template '\(name)' (type \(type.name))", path: joinPath(path, "attributes"),
+                context: context)
         }
         if let capabilities = body["capabilities"] {
             assignCapabilities(capabilities, template: &template, path: joinPath(path, "capabilities"))
@@ -369,7 +376,9 @@ final class TopologyValidator {
                 fields, allowed: ["properties", "attributes", "occurrences"], in: "capability '\(key)'",
                 path: capabilityPath)
             let capabilityType = registry.canonical(definition.type, .capability) ?? definition.type
-            let propertyDefs = registry.merge([registry.properties(of: capabilityType, .capability), definition.properties])
+            let propertyDefs = registry.merge([
+                registry.properties(of: capabilityType, .capability), definition.properties,
+            ])
             let owner = "capability '\(key)' of node template '\(template.name)' (type \(capabilityType))"
             let context = FunctionContext.node(template.name)
             let values = assignProperties(
@@ -445,7 +454,8 @@ final class TopologyValidator {
                 }
                 validateImplementation(operation, path: joinPath(interfacePath, operation.name))
                 for (_, value) in operation.inputValues {
-                    checkFunctions(in: value, context: context, path: joinPath(interfacePath, "\(operation.name).inputs"))
+                    checkFunctions(
+                        in: value, context: context, path: joinPath(interfacePath, "\(operation.name).inputs"))
                 }
                 merged.operations.removeAll { $0.name == operation.name }
                 merged.operations.append(operation)
@@ -507,7 +517,9 @@ final class TopologyValidator {
             guard let fields = sink.mapping(pair.value, "group '\(name)'", path: groupPath) else { continue }
             sink.checkKeys(
                 fields,
-                allowed: ["type", "description", "metadata", "properties", "attributes", "members", "interfaces", "targets"],
+                allowed: [
+                    "type", "description", "metadata", "properties", "attributes", "members", "interfaces", "targets",
+                ],
                 in: "group '\(name)'", path: groupPath)
             guard let typeNode = pair.value["type"] else {
                 sink.error("missing-key", "group '\(name)' has no 'type'", at: pair.key, path: groupPath)
@@ -531,7 +543,9 @@ final class TopologyValidator {
                         at: memberNode, path: joinPath(groupPath, memberKey))
                     continue
                 }
-                if !allowedTypes.isEmpty, !allowedTypes.contains(where: { registry.derives(target.type, from: $0, .node) }) {
+                if !allowedTypes.isEmpty,
+                    !allowedTypes.contains(where: { registry.derives(target.type, from: $0, .node) })
+                {
                     sink.error(
                         "invalid-member",
                         "group '\(name)' of type \(type.name) accepts members of type \(allowedTypes.joined(separator: ", ")); "

@@ -29,12 +29,16 @@ struct TypeChecker {
                     unknown(node, .node, at: requirement.node, path: requirementPath)
                 }
                 if let relationship = requirement.relationship, registry.lookup(relationship, .relationship) == nil {
-                    unknown(relationship, .relationship, at: requirement.relationshipNode ?? requirement.node, path: requirementPath)
+                    unknown(
+                        relationship, .relationship, at: requirement.relationshipNode ?? requirement.node,
+                        path: requirementPath)
                 }
             }
             for interface in type.interfaces {
                 if let interfaceType = interface.type, registry.lookup(interfaceType, .interface) == nil {
-                    unknown(interfaceType, .interface, at: interface.node, path: joinPath(path, "interfaces.\(interface.name)"))
+                    unknown(
+                        interfaceType, .interface, at: interface.node,
+                        path: joinPath(path, "interfaces.\(interface.name)"))
                 }
             }
             for (name, node) in zip(type.typeList, type.typeListNodes) {
@@ -64,7 +68,8 @@ struct TypeChecker {
                 path: path)
         } else {
             sink.error(
-                "unknown-type", "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.allNames(kind), listUpTo: 0))",
+                "unknown-type",
+                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.allNames(kind), listUpTo: 0))",
                 at: node, path: path)
         }
     }
@@ -101,7 +106,8 @@ struct TypeChecker {
         }
     }
 
-    private func checkProperties(_ properties: [PropertyDef], of type: TypeDef?, path: String, attributes: Bool = false) {
+    private func checkProperties(_ properties: [PropertyDef], of type: TypeDef?, path: String, attributes: Bool = false)
+    {
         let checker = ValueChecker(registry: registry, sink: sink)
         let inherited: [PropertyDef] =
             type.flatMap { type in
@@ -132,11 +138,13 @@ struct TypeChecker {
             }
             if (schema.type == "list" || schema.type == "map"), schema.entrySchema == nil, parent == nil {
                 sink.warning(
-                    "missing-entry-schema", "\(schema.type) '\(property.name)' has no entry_schema; its entries go unchecked",
+                    "missing-entry-schema",
+                    "\(schema.type) '\(property.name)' has no entry_schema; its entries go unchecked",
                     at: property.node, path: propertyPath)
             }
             if !schema.constraints.isEmpty {
-                checker.checkConstraintClauses(schema.constraints, type: schema.type, path: joinPath(propertyPath, "constraints"))
+                checker.checkConstraintClauses(
+                    schema.constraints, type: schema.type, path: joinPath(propertyPath, "constraints"))
             }
             if let value = property.defaultValue, !Functions.isFunctionCall(value), !value.isNull {
                 var full = schema

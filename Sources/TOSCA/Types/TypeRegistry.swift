@@ -145,7 +145,9 @@ final class TypeRegistry {
             result.required = inherited.required
             result.requiredWasSet = inherited.requiredWasSet
         }
-        if result.defaultValue == nil, result.schema.constraints.isEmpty { result.defaultValue = inherited.defaultValue }
+        if result.defaultValue == nil, result.schema.constraints.isEmpty {
+            result.defaultValue = inherited.defaultValue
+        }
         result.schema.constraints = inherited.schema.constraints + refined.schema.constraints
         if result.schema.entrySchema == nil { result.schema.entrySchema = inherited.schema.entrySchema }
         if result.schema.keySchema == nil { result.schema.keySchema = inherited.schema.keySchema }

@@ -152,7 +152,9 @@ extension ValueChecker {
             default: break
             }
         case .pattern:
-            guard let pattern = argument.text, let text = value.text, let regex = try? Regex(pattern) else { return nil }
+            guard let pattern = argument.text, let text = value.text, let regex = try? Regex(pattern) else {
+                return nil
+            }
             if (try? regex.wholeMatch(in: text)) == nil {
                 return "\(shown) does not match the pattern '\(pattern)'"
             }

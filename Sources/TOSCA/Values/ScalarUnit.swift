@@ -54,7 +54,8 @@ struct ScalarUnit: Sendable, Equatable {
         let unitText = String(trimmed[numberEnd...]).trimmingSpaces()
         let expected = kind.units.map(\.0).joined(separator: ", ")
         guard let number = Double(numberText), !numberText.isEmpty else {
-            return .failure(ValueError("'\(text)' is not a \(kind.rawValue): expected a number followed by a unit (\(expected))"))
+            return .failure(
+                ValueError("'\(text)' is not a \(kind.rawValue): expected a number followed by a unit (\(expected))"))
         }
         guard !unitText.isEmpty else {
             return .failure(ValueError("'\(text)' has no unit; a \(kind.rawValue) needs one of \(expected)"))
@@ -147,8 +148,9 @@ enum Timestamp {
         if index == bytes.count { return true }
         guard index < bytes.count, [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(bytes[index])
         else { return false }
-        while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "T")
-            || bytes[index] == UInt8(ascii: "t")
+        while index < bytes.count,
+            bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "T")
+                || bytes[index] == UInt8(ascii: "t")
         {
             index += 1
         }

@@ -127,7 +127,8 @@ struct ValueChecker {
             }
         }
         if let low = bounds[0], let high = bounds[1], low > high {
-            sink.error("bad-range", "range [\(low), \(high)] has its lower bound above its upper", at: value, path: path)
+            sink.error(
+                "bad-range", "range [\(low), \(high)] has its lower bound above its upper", at: value, path: path)
         }
     }
 

@@ -107,7 +107,8 @@ struct YAMLLoader {
             let repeatMark = duplicates.first.flatMap { secondOccurrence(of: $0, after: first, in: context.text) }
             return make(
                 "duplicate key \(names) in a mapping (first at line \(first.line)): YAML keys must be unique",
-                repeatMark.map { location(line: $0.line, column: $0.column, file: file) } ?? location(first, file: file),
+                repeatMark.map { location(line: $0.line, column: $0.column, file: file) }
+                    ?? location(first, file: file),
                 code: "duplicate-key")
         case .reader(let problem, let offset, _, let yaml):
             var line = 1
@@ -135,7 +136,9 @@ struct YAMLLoader {
     }
 
     /// The next line after `first` that starts, at the same column, with the same key.
-    private static func secondOccurrence(of key: String, after first: Mark, in text: String) -> (line: Int, column: Int)? {
+    private static func secondOccurrence(of key: String, after first: Mark, in text: String) -> (
+        line: Int, column: Int
+    )? {
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1

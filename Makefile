@@ -1,0 +1,42 @@
+# deployctl — common tasks. `make demo` runs the main job, `make test` the tests.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+SWIFT ?= swift
+RELEASE_BIN := .build/release/deployctl
+
+.PHONY: build release test check lint format demo corpus bench clean
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+# The README's test command: unit and golden tests, then the corpus verdict table.
+test: build
+	$(SWIFT) test
+	DEPLOYCTL=.build/debug/deployctl scripts/corpus-check.sh
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+
+# Everything CI checks: warnings are errors (set in Package.swift), lint, tests.
+check: lint test
+
+# The main job: validate the shipped templates and print the bone-density study's deployment plan.
+demo: release
+	$(RELEASE_BIN) validate templates/*.yaml
+	$(RELEASE_BIN) plan templates/bone-density-study.yaml -i cpu_workers=2 -i gpu_workers=1
+
+corpus: build
+	DEPLOYCTL=.build/debug/deployctl scripts/corpus-check.sh
+
+# Side-by-side benchmark against OpenStack's tosca-parser (installs it into scripts/bench/.venv from PyPI).
+bench: release
+	python3 scripts/bench/validate-bench.py
+
+clean:
+	rm -rf .build
