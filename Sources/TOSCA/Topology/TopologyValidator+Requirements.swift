@@ -81,17 +81,21 @@ extension TopologyValidator {
                     "requirement '\(definition.name)' of node template '\(template.name)' is not assigned; "
                         + "bound to '\(candidates[0].name)', the only node that satisfies it", at: template.node,
                     path: path)
-            } else {
+            } else if candidates.isEmpty {
                 let what = definition.capability.map { "capability \($0)" } ?? "it"
-                let detail =
-                    candidates.isEmpty
-                    ? "no node template offers \(what)"
-                    : "several node templates could (\(candidates.map(\.name).joined(separator: ", "))); name one"
                 sink.error(
                     "unsatisfied-requirement",
                     "node template '\(template.name)' needs requirement '\(definition.name)' "
-                        + "(occurrences \(definition.occurrences.description)), but it is not assigned and \(detail)",
-                    at: template.node, path: path)
+                        + "(occurrences \(definition.occurrences.description)), but it is not assigned and no node "
+                        + "template offers \(what)", at: template.node, path: path)
+            } else {
+                // TOSCA leaves a dangling requirement to the orchestrator; with several candidates deployctl will
+                // not guess, so the plan has no edge for it.
+                sink.warning(
+                    "ambiguous-requirement",
+                    "requirement '\(definition.name)' of node template '\(template.name)' is not assigned and "
+                        + "several node templates could satisfy it (\(candidates.map(\.name).joined(separator: ", "))); "
+                        + "name one, or the plan has no edge for it", at: template.node, path: path)
             }
         }
     }
