@@ -71,9 +71,7 @@ public enum ToscaProcessor {
         result.metadata = root?.metadata ?? []
         if let root {
             TypeChecker(registry: loader.registry, sink: sink).check(loader.files.flatMap(\.types))
-            let validator = TopologyValidator(
-                registry: loader.registry, sink: sink,
-                baseDirectory: URL(fileURLWithPath: templatePath).deletingLastPathComponent().path)
+            let validator = TopologyValidator(registry: loader.registry, sink: sink)
             if let topologyNode = root.topology {
                 result.topology = validator.validate(topologyNode)
             } else {

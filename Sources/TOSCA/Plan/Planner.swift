@@ -26,6 +26,7 @@ struct Planner {
         // Edges: hosted instances pair with their host's instance of the same index; other relationships connect
         // each source instance to every target instance.
         var edges: [Plan.Edge] = []
+        var edgeOperations: [[OperationDef]] = []
         for node in topology.nodes where node.directives.isEmpty {
             for requirement in node.requirements {
                 guard let target = requirement.target, let targetIds = idsByNode[target],
@@ -46,6 +47,10 @@ struct Planner {
                                 from: source, to: targetId, kind: kind, relationship: relationship,
                                 requirement: requirement.name, capability: requirement.capability,
                                 properties: properties))
+                        edgeOperations.append(
+                            requirement.relationshipInterfaces.first { $0.name == "Configure" }?.operations.filter {
+                                $0.implementation != nil
+                            } ?? [])
                     }
                 }
             }
@@ -53,7 +58,9 @@ struct Planner {
         for index in instances.indices {
             instances[index].host = edges.first { $0.from == instances[index].id && $0.kind == "HostedOn" }?.to
         }
-        let steps = orderSteps(buildSteps(instances: instances, edges: edges))
+        var steps = buildSteps(instances: instances, edges: edges)
+        addRelationshipSteps(&steps, edges: edges, operations: edgeOperations)
+        steps = orderSteps(steps)
         return Plan(
             template: template, version: version,
             inputs: topology.inputs.map { ($0.name, inputValue($0).map { resolve($0, context: nil) } ?? .null) },
@@ -294,6 +301,52 @@ struct Planner {
             }
         }
         return steps
+    }
+
+    /// Relationship Configure operations: pre_configure_* run before the source's configure, post_configure_*
+    /// after it and before its start, add_*/target_changed once the source is up. *_source operations run on the
+    /// source instance, *_target ones on the target.
+    private func addRelationshipSteps(_ steps: inout [Plan.Step], edges: [Plan.Edge], operations: [[OperationDef]]) {
+        func step(_ instance: String, _ name: String) -> String? {
+            let id = "\(instance).Standard.\(name)"
+            return steps.contains { $0.id == id } ? id : nil
+        }
+        func lastStep(of instance: String) -> String? {
+            steps.last { $0.instance == instance && $0.action != "attach_volume" }?.id
+        }
+        func firstStep(of instance: String) -> String? { steps.first { $0.instance == instance }?.id }
+        for (edge, edgeOperations) in zip(edges, operations) {
+            for operation in edgeOperations {
+                let name = operation.name
+                let runsOn = name.hasSuffix("_target") || name == "target_changed" ? edge.to : edge.from
+                let id = "\(edge.from).\(edge.requirement).\(edge.to).Configure.\(name)"
+                var after: [String] = []
+                var before: [String] = []
+                if name.hasPrefix("pre_configure") {
+                    after = [step(edge.from, "create") ?? firstStep(of: edge.from), lastStep(of: edge.to)].compactMap {
+                        $0
+                    }
+                    before = [step(edge.from, "configure") ?? step(edge.from, "start")].compactMap { $0 }
+                } else if name.hasPrefix("post_configure") {
+                    after =
+                        [step(edge.from, "configure") ?? step(edge.from, "create") ?? firstStep(of: edge.from)]
+                        .compactMap { $0 } + [lastStep(of: edge.to)].compactMap { $0 }
+                    before = [step(edge.from, "start")].compactMap { $0 }
+                } else {
+                    after = [lastStep(of: edge.from), lastStep(of: edge.to)].compactMap { $0 }
+                }
+                steps.append(
+                    Plan.Step(
+                        id: id, instance: runsOn, node: instanceNode(runsOn), action: "operation",
+                        interface: "Configure",
+                        operation: name, implementation: operation.implementation.map { JSONValue(yaml: $0) },
+                        inputs: operationInputs(operation, node: instanceNode(runsOn)),
+                        target: runsOn == edge.from ? edge.to : edge.from, after: after, level: 0))
+                for index in steps.indices where before.contains(steps[index].id) {
+                    steps[index].after.append(id)
+                }
+            }
+        }
     }
 
     private func instanceNode(_ id: String) -> String {

@@ -3,8 +3,6 @@ final class TopologyValidator {
     let registry: TypeRegistry
     let sink: DiagnosticSink
     let parser: DefinitionsParser
-    /// The directory of the template, for relative artifact paths.
-    let baseDirectory: String?
     var topology = Topology()
     /// Raw node template entries by name, for `copy` and forward references.
     var rawNodes: [String: YPair] = [:]
@@ -14,11 +12,10 @@ final class TopologyValidator {
     /// Function calls seen while reading values, checked once every requirement is bound.
     var pendingFunctions: [(YNode, FunctionContext, String)] = []
 
-    init(registry: TypeRegistry, sink: DiagnosticSink, baseDirectory: String?) {
+    init(registry: TypeRegistry, sink: DiagnosticSink) {
         self.registry = registry
         self.sink = sink
         self.parser = DefinitionsParser(sink: sink)
-        self.baseDirectory = baseDirectory
     }
 
     static let topologyKeys: Set<String> = [
@@ -215,6 +212,7 @@ final class TopologyValidator {
             }
             validateNodeFilterShape(filter, path: joinPath(path, "node_filter"))
         }
+        checkFiles(template)
         return template
     }
 
