@@ -50,6 +50,16 @@ struct TemplateOptions: ParsableArguments {
     @Option(name: .customLong("inputs"), help: "A YAML file of input values.")
     var inputsFile: String?
 
+    /// The options, or exit code 2 after printing what is wrong with them (an unreadable import map or inputs file).
+    func validationOptionsOrExit() throws -> ValidationOptions {
+        do {
+            return try validationOptions()
+        } catch let error as CLIError {
+            writeError("error: \(error.description)")
+            throw ExitCode(2)
+        }
+    }
+
     func validationOptions() throws -> ValidationOptions {
         let home = home.map { URL(fileURLWithPath: $0) } ?? ImportCache.defaultHome()
         var options = ValidationOptions(importCache: ImportCache(home: home))

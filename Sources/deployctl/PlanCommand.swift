@@ -24,13 +24,7 @@ struct PlanCommand: ParsableCommand {
     @OptionGroup var options: TemplateOptions
 
     func run() throws {
-        let validationOptions: ValidationOptions
-        do {
-            validationOptions = try options.validationOptions()
-        } catch let error as CLIError {
-            writeError("error: \(error.description)")
-            throw ExitCode(2)
-        }
+        let validationOptions = try options.validationOptionsOrExit()
         let (result, plan) = ToscaProcessor.plan(path: template, options: validationOptions)
         let renderer = DiagnosticRenderer(sources: result.sources, color: useColor())
         guard let plan else {

@@ -24,13 +24,7 @@ struct Validate: ParsableCommand {
     @OptionGroup var options: TemplateOptions
 
     func run() throws {
-        let validationOptions: ValidationOptions
-        do {
-            validationOptions = try options.validationOptions()
-        } catch let error as CLIError {
-            writeError("error: \(error.description)")
-            throw ExitCode(2)
-        }
+        let validationOptions = try options.validationOptionsOrExit()
         var anyInvalid = false
         var ioFailure = false
         var files: [JSONValue] = []

@@ -15,12 +15,10 @@ struct Planner {
         var idsByNode: [String: [String]] = [:]
         for node in topology.nodes where node.directives.isEmpty {
             let count = counts[node.name] ?? 1
-            let host = hostName(of: node)
             for index in 0..<count {
                 let id = "\(node.name)[\(index)]"
                 instances.append(Plan.Instance(id: id, node: node.name, index: index, host: nil))
                 idsByNode[node.name, default: []].append(id)
-                _ = host
             }
         }
         // Edges: hosted instances pair with their host's instance of the same index; other relationships connect

@@ -271,32 +271,32 @@ extension TopologyValidator {
                         + Suggest.hint(input, inputNames.keys), at: pair.value, path: joinPath(path, "properties"))
             }
         }
-        let typeCapabilities = registry.capabilities(of: type.name, .node).map(\.name)
-        for pair in node["capabilities"]?.mapping ?? [] {
-            guard let name = pair.key.text else { continue }
-            if !typeCapabilities.contains(name) {
-                sink.error(
-                    "unknown-capability",
-                    "node type \(type.name) has no capability '\(name)'"
-                        + Suggest.hint(name, typeCapabilities), at: pair.key, path: joinPath(path, "capabilities"))
-            }
-            checkMapping(pair.value, member: "capability", path: joinPath(path, "capabilities.\(name)")) {
-                template, member in
-                registry.capabilities(of: template.type, .node).map(\.name).contains(member)
-            }
-        }
-        let typeRequirements = registry.requirements(of: type.name, .node).map(\.name)
-        for pair in node["requirements"]?.mapping ?? [] {
-            guard let name = pair.key.text else { continue }
-            if !typeRequirements.contains(name) {
-                sink.error(
-                    "unknown-requirement",
-                    "node type \(type.name) has no requirement '\(name)'"
-                        + Suggest.hint(name, typeRequirements), at: pair.key, path: joinPath(path, "requirements"))
-            }
-            checkMapping(pair.value, member: "requirement", path: joinPath(path, "requirements.\(name)")) {
-                template, member in
-                registry.requirements(of: template.type, .node).map(\.name).contains(member)
+        let sections: [(key: String, member: String, offered: [String], has: (NodeTemplate, String) -> Bool)] = [
+            (
+                "capabilities", "capability", registry.capabilities(of: type.name, .node).map(\.name),
+                { [registry] template, member in
+                    registry.capabilities(of: template.type, .node).contains { $0.name == member }
+                }
+            ),
+            (
+                "requirements", "requirement", registry.requirements(of: type.name, .node).map(\.name),
+                { [registry] template, member in
+                    registry.requirements(of: template.type, .node).contains { $0.name == member }
+                }
+            ),
+        ]
+        for section in sections {
+            for pair in node[section.key]?.mapping ?? [] {
+                guard let name = pair.key.text else { continue }
+                if !section.offered.contains(name) {
+                    sink.error(
+                        "unknown-\(section.member)",
+                        "node type \(type.name) has no \(section.member) '\(name)'"
+                            + Suggest.hint(name, section.offered), at: pair.key, path: joinPath(path, section.key))
+                }
+                checkMapping(
+                    pair.value, member: section.member, path: joinPath(path, "\(section.key).\(name)"), has: section.has
+                )
             }
         }
     }

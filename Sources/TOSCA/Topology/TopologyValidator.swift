@@ -162,9 +162,7 @@ final class TopologyValidator {
             sink.error("missing-key", "node template '\(name)' has no 'type'", at: entry.key, path: path)
             return nil
         }
-        guard let typeName = typeNode.text, let type = resolveType(typeNode, .node, path: joinPath(path, "type"))
-        else { return nil }
-        _ = typeName
+        guard let type = resolveType(typeNode, .node, path: joinPath(path, "type")) else { return nil }
         var template = NodeTemplate(name: name, type: type.name, node: entry.key)
         if let directives = body["directives"] {
             template.directives = sink.stringList(directives, "'directives'", path: joinPath(path, "directives")).map(
@@ -261,16 +259,7 @@ final class TopologyValidator {
     }
 
     func reportUnknownType(_ name: String, _ kind: TypeKind, at node: YNode, path: String) {
-        if let other = TypeKind.allCases.first(where: { $0 != kind && registry.lookup(name, $0) != nil }) {
-            sink.error(
-                "wrong-type-kind", "'\(name)' is a \(other.noun), but a \(kind.noun) is expected here", at: node,
-                path: path)
-        } else {
-            sink.error(
-                "unknown-type",
-                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.allNames(kind), listUpTo: 0))", at: node,
-                path: path)
-        }
+        sink.unknownType(name, kind, registry: registry, at: node, path: path)
     }
 
     func checker(context: FunctionContext?) -> ValueChecker {
@@ -330,7 +319,7 @@ final class TopologyValidator {
             } else if definition.required && requireAll {
                 sink.error(
                     "missing-property", "\(owner) is missing required property '\(definition.name)'",
-                    at: node.flatMap { $0.mapping == nil ? nil : $0 } == nil ? anchor : anchor, path: path)
+                    at: anchor, path: path)
             }
         }
         return assigned

@@ -62,16 +62,7 @@ struct TypeChecker {
     }
 
     private func unknown(_ name: String, _ kind: TypeKind, at node: YNode, path: String) {
-        if let other = TypeKind.allCases.first(where: { $0 != kind && registry.lookup(name, $0) != nil }) {
-            sink.error(
-                "wrong-type-kind", "'\(name)' is a \(other.noun), but a \(kind.noun) is expected here", at: node,
-                path: path)
-        } else {
-            sink.error(
-                "unknown-type",
-                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.allNames(kind), listUpTo: 0))",
-                at: node, path: path)
-        }
+        sink.unknownType(name, kind, registry: registry, at: node, path: path)
     }
 
     private func checkDerivation(_ type: TypeDef, path: String) {

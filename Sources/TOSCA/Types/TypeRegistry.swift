@@ -240,3 +240,20 @@ final class TypeRegistry {
         return nil
     }
 }
+
+extension DiagnosticSink {
+    /// Reports a type reference that resolves to nothing: a hint when it names a type of another kind, else the
+    /// nearest spelling among the types of the expected kind.
+    func unknownType(_ name: String, _ kind: TypeKind, registry: TypeRegistry, at node: YNode, path: String) {
+        if let other = TypeKind.allCases.first(where: { $0 != kind && registry.lookup(name, $0) != nil }) {
+            error(
+                "wrong-type-kind", "'\(name)' is a \(other.noun), but a \(kind.noun) is expected here", at: node,
+                path: path)
+        } else {
+            error(
+                "unknown-type",
+                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.allNames(kind), listUpTo: 0))", at: node,
+                path: path)
+        }
+    }
+}
