@@ -18,7 +18,7 @@ struct Validate: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Flag(name: .customLong("quiet"), help: "Print only errors (text format).")
+    @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only errors (text format).")
     var quiet = false
 
     @OptionGroup var options: TemplateOptions

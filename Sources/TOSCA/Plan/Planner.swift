@@ -96,9 +96,12 @@ struct Planner {
         for node in topology.nodes {
             var count = 1
             if node.scaling.isScalable {
-                count = node.scaling.defaultCount ?? node.scaling.min
-                if let countNode = node.scaling.countNode, case .int(let value)? = resolveInt(countNode) {
-                    count = value
+                let bounds = node.scaling.bounds(resolvedInt)
+                count = bounds.count ?? bounds.min ?? 1
+                if let problem = node.scaling.problem(bounds) {
+                    sink.error(
+                        "bad-scaling", "with this run's inputs, \(problem.message)", at: problem.node,
+                        path: "topology_template.node_templates.\(node.name).capabilities")
                 }
             }
             for policy in topology.policies
@@ -107,7 +110,7 @@ struct Planner {
             {
                 for key in ["default_instances", "count", "min_instances"] {
                     if let value = policy.properties.first(where: { $0.0 == key })?.1,
-                        case .int(let n)? = resolveInt(value)
+                        let n = resolvedInt(value)
                     {
                         count = n
                         break
@@ -125,9 +128,8 @@ struct Planner {
         return counts
     }
 
-    private func resolveInt(_ node: YNode) -> JSONValue? {
-        let value = resolve(node, context: nil)
-        if case .int = value { return value }
+    private func resolvedInt(_ node: YNode) -> Int? {
+        if case .int(let value) = resolve(node, context: nil) { return value }
         return nil
     }
 
@@ -160,8 +162,8 @@ struct Planner {
             ("type", .string(node.type)),
             ("types", .array(chain)),
             ("count", .int(count)),
-            ("min_instances", .int(node.scaling.isScalable ? node.scaling.min : count)),
-            ("max_instances", .int(node.scaling.isScalable ? node.scaling.max : count)),
+            ("min_instances", .int(node.scaling.isScalable ? node.scaling.bounds(resolvedInt).min ?? count : count)),
+            ("max_instances", .int(node.scaling.isScalable ? node.scaling.bounds(resolvedInt).max ?? count : count)),
             ("directives", .array(node.directives.map(JSONValue.string))),
             ("properties", .object(node.properties.map { ($0.0, resolve($0.1, context: node.name)) })),
             ("attributes", .object(node.attributes.map { ($0.0, resolve($0.1, context: node.name)) })),

@@ -31,12 +31,38 @@ struct NodeTemplate: Sendable {
     func property(_ name: String) -> YNode? { properties.first { $0.0 == name }?.1 }
 }
 
+/// A scalable capability's bounds as written; values may be functions (`get_input`), resolved by the caller.
 struct Scaling: Sendable {
-    var min = 1
-    var max = 1
-    var defaultCount: Int?
-    var countNode: YNode?
     var isScalable = false
+    var minNode: YNode?
+    var maxNode: YNode?
+    var countNode: YNode?
+
+    struct Bounds {
+        var min: Int?
+        var max: Int?
+        var count: Int?
+    }
+
+    /// The bounds with each value resolved by `value`; a bound that is absent takes the Scalable default (1), one
+    /// that cannot be resolved yet is nil.
+    func bounds(_ value: (YNode) -> Int?) -> Bounds {
+        Bounds(
+            min: minNode.map(value) ?? 1, max: maxNode.map(value) ?? 1, count: countNode.flatMap(value))
+    }
+
+    /// What is wrong with the bounds, with the node to point at; nothing when they are consistent or unknown.
+    func problem(_ bounds: Bounds) -> (message: String, node: YNode?)? {
+        if let min = bounds.min, let max = bounds.max, max < min {
+            return ("max_instances (\(max)) is below min_instances (\(min))", maxNode ?? minNode)
+        }
+        if let count = bounds.count, let min = bounds.min, let max = bounds.max, count < min || count > max {
+            return (
+                "default_instances (\(count)) is outside [min_instances, max_instances] = [\(min), \(max)]", countNode
+            )
+        }
+        return nil
+    }
 }
 
 struct RequirementAssignment: Sendable {

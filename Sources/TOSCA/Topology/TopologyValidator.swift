@@ -384,31 +384,28 @@ final class TopologyValidator {
         }
     }
 
-    /// Reads min/max/default instances; checks that min ≤ default ≤ max where they are literal.
+    /// Reads min/max/default instances and checks min ≤ default ≤ max where they are known before deployment:
+    /// literals, and get_input of an input with a default (the planner checks again with the run's inputs).
     func scaling(from values: [(String, YNode)], path: String) -> Scaling {
-        var result = Scaling(isScalable: true)
-        func int(_ name: String) -> Int? {
-            guard let node = values.first(where: { $0.0 == name })?.1 else { return nil }
-            if case .int(let value) = node.resolved { return value }
-            return nil
-        }
-        result.min = int("min_instances") ?? 1
-        result.max = int("max_instances") ?? 1
-        result.defaultCount = int("default_instances")
-        result.countNode = values.first { $0.0 == "default_instances" }?.1
-        let anchor = values.first { $0.0 == "max_instances" }?.1 ?? values.first?.1
-        if result.max < result.min {
-            sink.error(
-                "bad-scaling", "max_instances (\(result.max)) is below min_instances (\(result.min))", at: anchor,
-                path: path)
-        }
-        if let count = result.defaultCount, count < result.min || count > result.max {
-            sink.error(
-                "bad-scaling",
-                "default_instances (\(count)) is outside [min_instances, max_instances] = [\(result.min), \(result.max)]",
-                at: result.countNode, path: path)
+        func node(_ name: String) -> YNode? { values.first { $0.0 == name }?.1 }
+        let result = Scaling(
+            isScalable: true, minNode: node("min_instances"), maxNode: node("max_instances"),
+            countNode: node("default_instances"))
+        if let problem = result.problem(result.bounds(staticInt)) {
+            sink.error("bad-scaling", problem.message, at: problem.node, path: path)
         }
         return result
+    }
+
+    /// An integer known before deployment: a literal, or get_input of an input whose default is one.
+    private func staticInt(_ node: YNode) -> Int? {
+        if case .int(let value) = node.resolved { return value }
+        if Functions.name(of: node) == "get_input", let name = Functions.argument(of: node)?.text,
+            let value = inputNames[name]?.defaultValue, case .int(let number) = value.resolved
+        {
+            return number
+        }
+        return nil
     }
 
     func assignInterfaces(
