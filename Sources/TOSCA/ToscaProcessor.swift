@@ -64,6 +64,7 @@ public enum ToscaProcessor {
             return result
         }
         let loader = TemplateLoader(sink: sink, options: options)
+        if let cleanup { loader.archive = (cleanup.path, path) }
         loader.loadNormative()
         let root = loader.loadRoot(path: templatePath)
         result.sources = loader.sources
@@ -72,6 +73,8 @@ public enum ToscaProcessor {
         if let root {
             TypeChecker(registry: loader.registry, sink: sink).check(loader.files.flatMap(\.types))
             let validator = TopologyValidator(registry: loader.registry, sink: sink)
+            let realPaths = loader.realPaths
+            validator.realPath = { realPaths[$0] ?? $0 }
             if let topologyNode = root.topology {
                 result.topology = validator.validate(topologyNode)
             } else {

@@ -13,6 +13,10 @@ final class TemplateLoader {
     private let parser: DefinitionsParser
     private let maxFiles = 512
     private let cwd = FileManager.default.currentDirectoryPath
+    /// When the template came from a CSAR archive: where it was unpacked, and the archive's name to show instead.
+    var archive: (directory: String, display: String)?
+    /// The real file behind each displayed path (they differ inside an archive).
+    private(set) var realPaths: [String: String] = [:]
 
     init(sink: DiagnosticSink, options: ValidationOptions) {
         self.sink = sink
@@ -48,10 +52,17 @@ final class TemplateLoader {
     /// Loads the root file and its imports; returns the root's parsed form, or nil when it could not be read.
     func loadRoot(path: String) -> ParsedFile? {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-        return load(origin: .local(absolute), display: path, namespacePrefix: nil, from: nil)
+        return load(origin: .local(absolute), display: display(absolute, given: path), namespacePrefix: nil, from: nil)
     }
 
-    private func display(_ absolute: String) -> String {
+    /// How a file is named in diagnostics: relative to the working directory where possible, and as
+    /// `archive.csar!/inner/path.yaml` inside an archive (whose unpacked copy is gone after the run).
+    private func display(_ absolute: String, given: String? = nil) -> String {
+        if let archive {
+            let root = URL(fileURLWithPath: archive.directory).standardizedFileURL.path + "/"
+            if absolute.hasPrefix(root) { return "\(archive.display)!/\(absolute.dropFirst(root.count))" }
+        }
+        if let given { return given }
         let prefix = cwd.hasSuffix("/") ? cwd : cwd + "/"
         return absolute.hasPrefix(prefix) ? String(absolute.dropFirst(prefix.count)) : absolute
     }
@@ -75,6 +86,7 @@ final class TemplateLoader {
         case .local(let path): localPath = path
         case .remote(let url):
             guard let cached = options.importMap.entries[url] ?? options.importCache?.path(for: url) else {
+                registry.hasMissingImports = true
                 sink.error(
                     "import-not-cached",
                     "import '\(url)' is not in the local import cache and deployctl never fetches at parse time; "
@@ -94,6 +106,7 @@ final class TemplateLoader {
                 ? "cannot read '\(display)': it is not a readable UTF-8 file"
                 : (importNode == nil ? "no such file '\(display)'" : "imported file '\(display)' does not exist")
             if let importNode {
+                registry.hasMissingImports = true
                 sink.error("import-not-found", message, at: importNode, path: "imports")
             } else {
                 sink.add(Diagnostic(.error, code: "io", message, at: nil))
@@ -101,6 +114,7 @@ final class TemplateLoader {
             return nil
         }
         sources[display] = text
+        realPaths[display] = localPath
         let root: YNode
         do {
             root = try YAMLLoader().load(text: text, file: display)

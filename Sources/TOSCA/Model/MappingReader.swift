@@ -76,35 +76,42 @@ enum Suggest {
         return ""
     }
 
+    /// The closest candidate within a few edits (a transposition counts as one); ties go to the alphabetically
+    /// first, so the hint is the same on every run. The word itself is never suggested.
     static func nearest(_ word: String, _ candidates: some Collection<String>) -> String? {
         let lowered = word.lowercased()
         var best: (String, Int)?
-        for candidate in candidates {
+        for candidate in candidates where candidate != word {
             let distance = editDistance(lowered, candidate.lowercased())
             let limit = max(1, min(3, candidate.count / 3))
-            if distance <= limit, best.map({ distance < $0.1 }) ?? true {
-                best = (candidate, distance)
+            guard distance <= limit else { continue }
+            if let current = best, distance > current.1 || (distance == current.1 && candidate >= current.0) {
+                continue
             }
+            best = (candidate, distance)
         }
         return best?.0
     }
 
+    /// Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions.
     static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a.utf8)
         let b = Array(b.utf8)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
+        var rows = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { rows[i][0] = i }
+        for j in 0...b.count { rows[0][j] = j }
         for i in 1...a.count {
-            current[0] = i
             for j in 1...b.count {
                 let cost = a[i - 1] == b[j - 1] ? 0 : 1
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+                }
             }
-            swap(&previous, &current)
         }
-        return previous[b.count]
+        return rows[a.count][b.count]
     }
 }
 

@@ -32,15 +32,15 @@ extension TopologyValidator {
 
     private func checkLocalFile(_ path: String, written node: YNode, what: String, owner: String) {
         guard !path.contains("://"), !path.isEmpty else { return }
-        let origin = node.location.file
-        guard !origin.hasPrefix("<"), !origin.contains("://") else { return }
-        let directory = URL(fileURLWithPath: origin).deletingLastPathComponent()
+        let shown = node.location.file
+        guard !shown.hasPrefix("<"), !shown.contains("://") else { return }
+        let directory = URL(fileURLWithPath: realPath(shown)).deletingLastPathComponent()
         let resolved = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
         guard !FileManager.default.fileExists(atPath: resolved.path) else { return }
         sink.warning(
             "file-not-found",
-            "the \(what) of node template '\(owner)' names '\(path)', which does not exist relative to "
-                + "\(directory.relativePath); deployment will fail without it", at: node,
+            "the \(what) of node template '\(owner)' names '\(path)', which does not exist beside "
+                + "\(shown); deployment will fail without it", at: node,
             path: "topology_template.node_templates.\(owner)")
     }
 }

@@ -64,6 +64,15 @@ extension TopologyValidator {
                         + "its occurrences allow at most \(upper)", at: extra.node, path: path)
             }
             guard count < definition.occurrences.lower, template.directives.isEmpty else { continue }
+            if count > 0 {
+                let first = template.requirements.first { $0.name == definition.name }
+                sink.error(
+                    "too-few-requirements",
+                    "requirement '\(definition.name)' of node template '\(template.name)' is assigned \(count) "
+                        + "time(s); its occurrences \(definition.occurrences.description) need at least "
+                        + "\(definition.occurrences.lower)", at: first?.node ?? template.node, path: path)
+                continue
+            }
             // An unassigned requirement: bind it when exactly one node template can satisfy it.
             let candidates = topology.nodes.filter { candidate in
                 candidate.name != template.name
@@ -82,12 +91,13 @@ extension TopologyValidator {
                         + "bound to '\(candidates[0].name)', the only node that satisfies it", at: template.node,
                     path: path)
             } else if candidates.isEmpty {
+                let nodeType = definition.targetNodeType.map { " of type \($0)" } ?? ""
                 let what = definition.capability.map { "capability \($0)" } ?? "it"
                 sink.error(
                     "unsatisfied-requirement",
                     "node template '\(template.name)' needs requirement '\(definition.name)' "
                         + "(occurrences \(definition.occurrences.description)), but it is not assigned and no node "
-                        + "template offers \(what)", at: template.node, path: path)
+                        + "template\(nodeType) offers \(what)", at: template.node, path: path)
             } else {
                 // TOSCA leaves a dangling requirement to the orchestrator; with several candidates deployctl will
                 // not guess, so the plan has no edge for it.
@@ -207,7 +217,7 @@ extension TopologyValidator {
                     "unknown-relationship",
                     "'\(name)' is neither a relationship template nor a relationship type"
                         + Suggest.hint(
-                            name, Array(rawRelationships.keys) + registry.allNames(.relationship), listUpTo: 0),
+                            name, Array(rawRelationships.keys) + registry.spellings(.relationship), listUpTo: 0),
                     at: node, path: path)
             }
             return
@@ -282,13 +292,12 @@ extension TopologyValidator {
                     continue
                 }
                 let constraints = pair.value.sequence ?? [pair.value]
-                let before = sink.errorCount
-                checker.checkConstraints(constraints, value: value, type: definition.schema.type, path: path)
-                if sink.errorCount > before {
+                let failures = checker.constraintFailures(constraints, value: value, type: definition.schema.type)
+                if !failures.isEmpty {
                     sink.error(
                         "node-filter-mismatch",
-                        "'\(target.name)' does not satisfy the node_filter on property '\(name)'", at: pair.key,
-                        path: path)
+                        "'\(target.name)' does not satisfy the node_filter on '\(name)': \(failures.joined(separator: "; "))",
+                        at: pair.key, path: path)
                 }
             }
         }

@@ -9,6 +9,8 @@ final class TopologyValidator {
     var rawRelationships: [String: YPair] = [:]
     var inputNames: [String: PropertyDef] = [:]
     var groupNames: Set<String> = []
+    /// The file behind a displayed path (they differ inside a CSAR archive).
+    var realPath: (String) -> String = { $0 }
     /// Function calls seen while reading values, checked once every requirement is bound.
     var pendingFunctions: [(YNode, FunctionContext, String)] = []
 
@@ -70,7 +72,7 @@ final class TopologyValidator {
         if let workflows = root["workflows"] { validateWorkflows(workflows) }
         if let outputs = root["outputs"] { validateOutputs(outputs) }
         if let substitution = root["substitution_mappings"] { validateSubstitution(substitution) }
-        checkHostingCycles()
+        checkDependencyCycles()
         flushFunctions()
         return topology
     }
@@ -164,6 +166,14 @@ final class TopologyValidator {
         }
         guard let type = resolveType(typeNode, .node, path: joinPath(path, "type")) else { return nil }
         var template = NodeTemplate(name: name, type: type.name, node: entry.key)
+        guard registry.isComplete(type.name, .node) else {
+            // Its members would all look unknown; the broken derivation is reported where it is written.
+            sink.warning(
+                "incomplete-type",
+                "node type \(type.name) derives from a type that does not resolve, so node template '\(name)' "
+                    + "is not checked further", at: typeNode, path: joinPath(path, "type"))
+            return template
+        }
         if let directives = body["directives"] {
             template.directives = sink.stringList(directives, "'directives'", path: joinPath(path, "directives")).map(
                 \.0)
@@ -553,19 +563,31 @@ final class TopologyValidator {
         return nil
     }
 
-    private func checkHostingCycles() {
-        for node in topology.nodes {
-            var seen: Set<String> = [node.name]
-            var current = host(of: node.name)
-            while let next = current {
-                if !seen.insert(next).inserted {
+    /// Requirements must not form a cycle (a → b → a): no deployment order could satisfy it. Each cycle is
+    /// reported once, at the node template where the walk found it.
+    private func checkDependencyCycles() {
+        var state: [String: Int] = [:]  // 1 on the current path, 2 finished
+        var path: [String] = []
+        func visit(_ name: String) {
+            state[name] = 1
+            path.append(name)
+            for requirement in topology.node(named: name)?.requirements ?? [] {
+                guard let target = requirement.target else { continue }
+                if state[target] == 1, let start = path.firstIndex(of: target) {
+                    let cycle = path[start...] + [target]
+                    let origin = topology.node(named: name)
                     sink.error(
-                        "hosting-cycle", "node template '\(node.name)' is hosted on itself through a HostedOn cycle",
-                        at: node.node, path: "topology_template.node_templates.\(node.name).requirements")
-                    break
+                        "dependency-cycle",
+                        "node templates depend on each other in a cycle: \(cycle.joined(separator: " → ")); no "
+                            + "deployment order can satisfy it", at: requirement.targetNode ?? requirement.node,
+                        path: "topology_template.node_templates.\(origin?.name ?? name).requirements")
+                } else if state[target] == nil {
+                    visit(target)
                 }
-                current = host(of: next)
             }
+            path.removeLast()
+            state[name] = 2
         }
+        for node in topology.nodes where state[node.name] == nil { visit(node.name) }
     }
 }

@@ -11,6 +11,8 @@ final class TypeRegistry {
     private var aliases: [TypeKind: [String: String]] = [:]
     private var propertyCache: [String: [PropertyDef]] = [:]
     private var chainCache: [String: [String]] = [:]
+    /// Set when an import could not be loaded: unknown types may be defined there, which diagnostics say.
+    var hasMissingImports = false
     /// Short names that are a normative type's full short name, which no last-component alias may take.
     private var exactAliases: Set<String> = []
 
@@ -68,9 +70,17 @@ final class TypeRegistry {
         }
     }
 
+    /// Names from TOSCA 1.0 drafts that real templates still use, for the types 1.0 later renamed.
+    static let legacyNames: [String: String] = [
+        "tosca.nodes.BlockStorage": "tosca.nodes.Storage.BlockStorage",
+        "tosca.nodes.ObjectStorage": "tosca.nodes.Storage.ObjectStorage",
+    ]
+
     func lookup(_ name: String, _ kind: TypeKind) -> TypeDef? {
         if let type = types[kind]?[name] { return type }
-        if let canonical = aliases[kind]?[name] { return types[kind]?[canonical] }
+        if let canonical = aliases[kind]?[name] ?? (kind == .node ? Self.legacyNames[name] : nil) {
+            return types[kind]?[canonical]
+        }
         return nil
     }
 
@@ -78,6 +88,9 @@ final class TypeRegistry {
     func canonical(_ name: String, _ kind: TypeKind) -> String? { lookup(name, kind)?.name }
 
     func allNames(_ kind: TypeKind) -> [String] { Array(types[kind]?.keys ?? [:].keys) }
+
+    /// Every name a type of this kind can be written as (canonical and short), for spelling suggestions.
+    func spellings(_ kind: TypeKind) -> [String] { allNames(kind) + Array(aliases[kind]?.keys ?? [:].keys) }
 
     func allTypes(_ kind: TypeKind) -> [TypeDef] { Array(types[kind]?.values ?? [:].values) }
 
@@ -95,6 +108,13 @@ final class TypeRegistry {
         }
         chainCache[key] = result.map(\.name)
         return result
+    }
+
+    /// Whether every ancestor of the type exists (no missing `derived_from` target, no cycle).
+    func isComplete(_ name: String, _ kind: TypeKind) -> Bool {
+        guard let last = chain(name, kind).last else { return false }
+        guard let parent = last.derivedFrom else { return true }
+        return kind == .data && TypeRegistry.primitiveTypes.contains(parent)
     }
 
     /// Whether `name` is `ancestor` or derives from it.
@@ -250,10 +270,11 @@ extension DiagnosticSink {
                 "wrong-type-kind", "'\(name)' is a \(other.noun), but a \(kind.noun) is expected here", at: node,
                 path: path)
         } else {
+            let cause = registry.hasMissingImports ? " (an import could not be loaded; it may define it)" : ""
             error(
                 "unknown-type",
-                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.allNames(kind), listUpTo: 0))", at: node,
-                path: path)
+                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.spellings(kind), listUpTo: 0))\(cause)",
+                at: node, path: path)
         }
     }
 }

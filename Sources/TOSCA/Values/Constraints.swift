@@ -27,39 +27,51 @@ enum ConstraintOperator: String, CaseIterable {
 extension ValueChecker {
     /// Checks `value` against each constraint clause; malformed clauses are reported where they are written.
     func checkConstraints(_ clauses: [YNode], value: YNode, type: String, path: String) {
-        for clause in clauses {
-            guard let pairs = clause.mapping, pairs.count == 1, let name = pairs[0].key.text else {
-                sink.error(
-                    "bad-constraint", "a constraint must be a map with one operator such as 'greater_or_equal: 1'",
-                    at: clause, path: path)
-                continue
-            }
-            guard let op = ConstraintOperator(rawValue: name) else {
-                sink.error(
-                    "bad-constraint",
-                    "unknown constraint operator '\(name)'\(Suggest.hint(name, ConstraintOperator.allCases.map(\.rawValue)))",
-                    at: pairs[0].key, path: path)
-                continue
-            }
-            if let failure = evaluate(op, argument: pairs[0].value, value: value, type: type) {
-                sink.error("constraint-violated", failure, at: value, path: path)
-            }
+        for clause in clauses where parse(clause) == nil {
+            reportMalformed(clause, path: path)
         }
+        for failure in constraintFailures(clauses, value: value, type: type) {
+            sink.error("constraint-violated", failure, at: value, path: path)
+        }
+    }
+
+    /// What each well-formed clause finds wrong with `value`, in words; malformed clauses are skipped.
+    func constraintFailures(_ clauses: [YNode], value: YNode, type: String) -> [String] {
+        clauses.compactMap { clause in
+            parse(clause).flatMap { evaluate($0.op, argument: $0.argument, value: value, type: type) }
+        }
+    }
+
+    private func reportMalformed(_ clause: YNode, path: String) {
+        let operators = ConstraintOperator.allCases.map(\.rawValue)
+        if let pairs = clause.mapping, pairs.count == 1, let name = pairs[0].key.text {
+            sink.error(
+                "bad-constraint", "unknown constraint operator '\(name)'\(Suggest.hint(name, operators))",
+                at: pairs[0].key, path: path)
+        } else {
+            let shown = clause.text.map { " '\($0)'" } ?? ""
+            sink.error(
+                "bad-constraint",
+                "a constraint must be a map with one operator such as 'greater_or_equal: 1', found "
+                    + "\(clause.kindDescription)\(shown)", at: clause, path: path)
+        }
+    }
+
+    private func parse(_ clause: YNode) -> (op: ConstraintOperator, argument: YNode)? {
+        guard let pairs = clause.mapping, pairs.count == 1, let name = pairs[0].key.text,
+            let op = ConstraintOperator(rawValue: name)
+        else { return nil }
+        return (op, pairs[0].value)
     }
 
     /// Checks that constraint clauses are well formed for `type` (used on definitions, where no value is at hand).
     func checkConstraintClauses(_ clauses: [YNode], type: String, path: String) {
         for clause in clauses {
-            guard let pairs = clause.mapping, pairs.count == 1, let name = pairs[0].key.text,
-                let op = ConstraintOperator(rawValue: name)
-            else {
-                let name = clause.mapping?.first?.key.text ?? ""
-                sink.error(
-                    "bad-constraint",
-                    "unknown or malformed constraint '\(name)'\(Suggest.hint(name, ConstraintOperator.allCases.map(\.rawValue)))",
-                    at: clause.mapping?.first?.key ?? clause, path: path)
+            guard let (op, _) = parse(clause), let pairs = clause.mapping else {
+                reportMalformed(clause, path: path)
                 continue
             }
+            let name = op.rawValue
             let argument = pairs[0].value
             switch op {
             case .inRange:

@@ -124,6 +124,14 @@ struct ToscaVersionValue: Sendable, Comparable {
 /// YAML timestamps (ISO 8601 / RFC 3339 as the YAML 1.1 timestamp type allows): `2001-12-14`,
 /// `2001-12-14t21:59:43.10-05:00`, `2001-12-14 21:59:43.10 -5`.
 enum Timestamp {
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
     static func isValid(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         var index = 0
@@ -142,10 +150,14 @@ enum Timestamp {
             index += 1
             return true
         }
-        guard digits(4, 4) != nil, expect("-"), let month = digits(1, 2), expect("-"), let day = digits(1, 2),
-            (1...12).contains(month), (1...31).contains(day)
+        guard let year = digits(4, 4), expect("-") else { return false }
+        let monthStart = index
+        guard let month = digits(1, 2), expect("-") else { return false }
+        let dayStart = index
+        guard let day = digits(1, 2), (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
         else { return false }
-        if index == bytes.count { return true }
+        // The date-only form needs two-digit month and day (YAML 1.1 timestamp).
+        if index == bytes.count { return dayStart - monthStart == 3 && index - dayStart == 2 }
         guard index < bytes.count, [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(bytes[index])
         else { return false }
         while index < bytes.count,

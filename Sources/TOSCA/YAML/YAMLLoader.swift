@@ -152,6 +152,38 @@ struct YAMLLoader {
                 return (lineNumber, column)
             }
         }
+        return flowOccurrence(of: key, after: first, in: text)
+    }
+
+    /// In a flow mapping (`{a: 1, a: 2}`) the repeat follows on the same or a later line after a separator.
+    private static func flowOccurrence(of key: String, after first: Mark, in text: String) -> (line: Int, column: Int)?
+    {
+        var line = 1
+        var column = 1
+        var previous: Character = "\n"
+        let characters = Array(text)
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            let pastFirst = line > first.line || (line == first.line && column > first.column)
+            if pastFirst, [",", "{", " ", "\t", "\n"].contains(previous) {
+                for candidate in [key, "\"\(key)\"", "'\(key)'"] {
+                    let end = index + candidate.count
+                    guard end <= characters.count, String(characters[index..<end]) == candidate else { continue }
+                    var next = end
+                    while next < characters.count, characters[next] == " " { next += 1 }
+                    if next < characters.count, characters[next] == ":" { return (line, column) }
+                }
+            }
+            if character == "\n" {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+            previous = character
+            index += 1
+        }
         return nil
     }
 }

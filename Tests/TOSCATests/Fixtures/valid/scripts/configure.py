@@ -1,0 +1,1 @@
+# Placeholder implementation for the golden fixtures.

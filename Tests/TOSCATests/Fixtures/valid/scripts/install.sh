@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder implementation for the golden fixtures.
+exit 0
