@@ -131,9 +131,27 @@ public struct Plan: Sendable {
         }
         if !outputs.isEmpty {
             out += "\nOutputs (resolved after deployment where they read attributes):\n"
-            for (name, value) in outputs { out += "  \(name): \(value.serialized(pretty: false))\n" }
+            for (name, value) in outputs { out += "  \(name): \(Self.display(value))\n" }
         }
         return out
+    }
+
+    /// A value for people: strings bare, function references as calls such as `get_attribute(front, public_address)`.
+    static func display(_ value: JSONValue, quoted: Bool = false) -> String {
+        switch value {
+        case .string(let text): return quoted ? JSONValue.quote(text) : text
+        case .array(let items): return "[" + items.map { display($0, quoted: true) }.joined(separator: ", ") + "]"
+        case .object:
+            if case .string(let function)? = value["function"], case .array(let args)? = value["args"] {
+                let entity: Set<String> = ["get_attribute", "get_property", "get_operation_output", "get_artifact"]
+                let shown = args.enumerated().map { index, arg in
+                    display(arg, quoted: !(entity.contains(function) || (function == "get_input" && index == 0)))
+                }
+                return "\(function)(" + shown.joined(separator: ", ") + ")"
+            }
+            return value.serialized(pretty: false)
+        default: return value.serialized(pretty: false)
+        }
     }
 
     /// Graphviz: instances as boxes, relationships as labelled edges, hosting drawn solid and the rest dashed.
