@@ -194,4 +194,78 @@ struct RegressionTests {
         let error = try #require(result.errors.first { $0.code == "unsatisfied-requirement" })
         #expect(error.message.contains("no node template of type tosca.nodes.WebServer offers capability"))
     }
+
+    @Test("TOSCA 1.0 host sizing on a Container capability and the spec's non-normative types are accepted")
+    func legacyContainerAndExamples() throws {
+        let result = try validate(
+            """
+            tosca_definitions_version: tosca_simple_yaml_1_0
+            capability_types:
+              example.capabilities.Slot:
+                derived_from: tosca.capabilities.Container
+            node_types:
+              example.nodes.Host:
+                derived_from: tosca.nodes.Root
+                capabilities:
+                  host: { type: example.capabilities.Slot }
+            topology_template:
+              node_templates:
+                host:
+                  type: example.nodes.Host
+                  capabilities:
+                    host:
+                      properties: { num_cpus: 2, mem_size: 4 GB }
+                web:
+                  type: tosca.nodes.WebServer.Apache
+                  requirements:
+                    - host: vm
+                vm: { type: Compute }
+                db_server:
+                  type: tosca.nodes.DBMS.MySQL
+                  properties: { root_password: secret }
+                  requirements:
+                    - host: vm
+                db:
+                  type: tosca.nodes.Database.MySQL
+                  properties: { name: studies }
+                  requirements:
+                    - host: db_server
+                site:
+                  type: tosca.nodes.WebApplication.WordPress
+                  requirements:
+                    - host: web
+                    - database_endpoint: db
+                app:
+                  type: tosca.nodes.Container.Application
+                  requirements:
+                    - host: runtime
+                runtime:
+                  type: tosca.nodes.Container.Runtime
+                  capabilities:
+                    host:
+                      properties: { num_cpus: 1 }
+            """)
+        #expect(result.errors.map(summary) == [])
+    }
+
+    @Test("widening an integer property to float is a warning, any other type change an error")
+    func refinementSeverity() throws {
+        let result = try validate(
+            """
+            tosca_definitions_version: tosca_simple_yaml_1_3
+            capability_types:
+              example.Slots:
+                derived_from: tosca.capabilities.Compute
+                properties:
+                  num_cpus: { type: float, required: false }
+                  mem_size: { type: string, required: false }
+            """)
+        #expect(
+            result.diagnostics.map(summary) == [
+                "6:25: warning: bad-refinement: 'num_cpus' is an integer in the parent type; a refinement may only "
+                    + "narrow it to a derived type, not float",
+                "7:25: error: bad-refinement: 'mem_size' is a scalar-unit.size in the parent type; a refinement may "
+                    + "only narrow it to a derived type, not string",
+            ])
+    }
 }

@@ -39,13 +39,23 @@ final class TemplateLoader {
 
     static let normativeFile = "<tosca-normative-types>"
 
+    static let nonNormativeFile = "<tosca-non-normative-types>"
+
+    /// Registers the embedded normative types (with their short names) and the spec's non-normative examples.
     func loadNormative() {
-        do {
-            let root = try YAMLLoader().load(text: NormativeTypes.yaml, file: Self.normativeFile)
-            guard let file = parser.parse(root, path: Self.normativeFile, normative: true) else { return }
-            for type in file.types { registry.add(type, namespacePrefix: nil, sink: sink) }
-        } catch {
-            sink.add(error.diagnostic)
+        for (text, name, shortNames) in [
+            (NormativeTypes.yaml, Self.normativeFile, true), (NonNormativeTypes.yaml, Self.nonNormativeFile, false),
+        ] {
+            do {
+                let root = try YAMLLoader().load(text: text, file: name)
+                guard let file = parser.parse(root, path: name, normative: true) else { continue }
+                for var type in file.types {
+                    type.hasShortNames = shortNames
+                    registry.add(type, namespacePrefix: nil, sink: sink)
+                }
+            } catch {
+                sink.add(error.diagnostic)
+            }
         }
     }
 
@@ -120,9 +130,13 @@ final class TemplateLoader {
             root = try YAMLLoader().load(text: text, file: display)
         } catch {
             sink.add(error.diagnostic)
+            if importNode != nil { registry.hasMissingImports = true }
             return nil
         }
-        guard let file = parser.parse(root, path: display) else { return nil }
+        guard let file = parser.parse(root, path: display) else {
+            if importNode != nil { registry.hasMissingImports = true }
+            return nil
+        }
         stack.append(identity)
         defer { stack.removeLast() }
         for spec in file.imports {

@@ -157,4 +157,6 @@ struct TypeDef: Sendable {
     var mimeType: String?
     var fileExtensions: [String] = []
     var isNormative = false
+    /// Whether the type may be written by its short name (`Compute`); only the normative types can.
+    var hasShortNames = false
 }

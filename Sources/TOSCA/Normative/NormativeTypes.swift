@@ -237,6 +237,29 @@ enum NormativeTypes {
               The Container capability, when included on a Node Type or Template
               definition, indicates that the node can act as a container for (or a
               host for) one or more other declared Node Types.
+            # TOSCA 1.0 put the host sizing properties on Container (Compute did not exist yet), and 1.0 templates
+            # still set them there; Compute refines them. They are optional, so 1.3 templates are unaffected.
+            properties:
+              num_cpus:
+                type: integer
+                required: false
+                constraints:
+                  - greater_or_equal: 1
+              cpu_frequency:
+                type: scalar-unit.frequency
+                required: false
+                constraints:
+                  - greater_or_equal: 0.1 GHz
+              disk_size:
+                type: scalar-unit.size
+                required: false
+                constraints:
+                  - greater_or_equal: 0 MB
+              mem_size:
+                type: scalar-unit.size
+                required: false
+                constraints:
+                  - greater_or_equal: 0 MB
 
           tosca.capabilities.Compute:
             derived_from: tosca.capabilities.Container
@@ -863,10 +886,14 @@ enum NormativeTypes {
                   capability: tosca.capabilities.Container
                   node: tosca.nodes.Container.Runtime
                   relationship: tosca.relationships.HostedOn
+              # The spec gives storage and network no occurrences (so [1, 1]), yet its own examples and real
+              # templates never assign them; deployctl reads them as optional.
               - storage:
                   capability: tosca.capabilities.Storage
+                  occurrences: [0, 1]
               - network:
                   capability: tosca.capabilities.Endpoint
+                  occurrences: [0, 1]
 
           tosca.nodes.LoadBalancer:
             derived_from: tosca.nodes.Root

@@ -147,19 +147,33 @@ struct TypeChecker {
                 if !parentType.isEmpty, !property.schema.type.isEmpty, parentType != schema.type,
                     !registry.derives(schema.type, from: parentType, .data)
                 {
-                    sink.error(
-                        "bad-refinement",
-                        "'\(property.name)' is a \(parentType) in the parent type; a refinement may only narrow it to a "
-                            + "derived type, not \(schema.type)", at: schema.typeNode ?? property.node,
-                        path: joinPath(propertyPath, "type"))
+                    // Attributes are runtime values deployctl itself sets, and INDIGO-style types redeclare
+                    // addresses as lists; widening integer to float (INDIGO's fractional Docker CPUs) keeps every
+                    // value of the parent valid. Both are warnings; any other change is an error.
+                    let widening = parentType == "integer" && schema.type == "float"
+                    let message =
+                        "'\(property.name)' is \(article(parentType)) \(parentType) in the parent type; a refinement may "
+                        + "only narrow it to a derived type, not \(schema.type)"
+                    sink.add(
+                        Diagnostic(
+                            attributes || widening ? .warning : .error, code: "bad-refinement", message,
+                            at: (schema.typeNode ?? property.node).location, path: joinPath(propertyPath, "type")))
                 }
                 if parent.required, parent.requiredWasSet || !attributes, property.requiredWasSet, !property.required {
-                    sink.error(
-                        "bad-refinement",
-                        "'\(property.name)' is required in the parent type and cannot be made optional",
-                        at: property.node, path: propertyPath)
+                    // With an inherited default a value always exists, so loosening `required` is harmless there.
+                    let harmless = parent.defaultValue != nil
+                    sink.add(
+                        Diagnostic(
+                            harmless ? .warning : .error, code: "bad-refinement",
+                            "'\(property.name)' is required in the parent type and cannot be made optional"
+                                + (harmless ? " (harmless here: the parent gives it a default)" : ""),
+                            at: property.node.location, path: propertyPath))
                 }
             }
         }
+    }
+
+    private func article(_ word: String) -> String {
+        "aeiou".contains(word.first ?? "x") ? "an" : "a"
     }
 }

@@ -32,9 +32,11 @@ final class TypeRegistry {
             } else if existing.node.location != type.node.location {
                 let location = existing.nameNode.location
                 if existing.isNormative {
-                    sink.error(
-                        "duplicate-type", "\(type.kind.noun) '\(type.name)' redefines a normative TOSCA type",
-                        at: type.nameNode, path: joinPath(type.kind.section, type.name))
+                    // Types files written for parsers that lacked a normative type (tosca-parser) define it again.
+                    sink.warning(
+                        "redefined-normative-type",
+                        "\(type.kind.noun) '\(type.name)' redefines a normative TOSCA type; the normative definition "
+                            + "is used", at: type.nameNode, path: joinPath(type.kind.section, type.name))
                 } else {
                     sink.error(
                         "duplicate-type",
@@ -52,7 +54,7 @@ final class TypeRegistry {
         if let namespacePrefix, name == type.name {
             aliases[type.kind]?["\(namespacePrefix):\(type.name)"] = name
         }
-        if type.isNormative, type.name.hasPrefix(type.kind.normativePrefix) {
+        if type.isNormative, type.hasShortNames, type.name.hasPrefix(type.kind.normativePrefix) {
             // `Storage.BlockStorage` and `tosca:Storage.BlockStorage` always win; the last component alone
             // (`BlockStorage`) only when no other normative type already claims it exactly.
             let short = String(type.name.dropFirst(type.kind.normativePrefix.count))
