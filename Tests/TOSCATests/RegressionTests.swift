@@ -268,4 +268,54 @@ struct RegressionTests {
                     + "only narrow it to a derived type, not string",
             ])
     }
+
+    @Test("an artifact file may come from an input, and the plan resolves it")
+    func artifactFileFromInput() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write(
+            "t.yaml",
+            """
+            tosca_definitions_version: tosca_simple_yaml_1_0
+            topology_template:
+              inputs:
+                image: { type: string, default: "registry.example.org/seg:1.0" }
+              node_templates:
+                vm: { type: Compute }
+                app:
+                  type: tosca.nodes.SoftwareComponent
+                  artifacts:
+                    image:
+                      file: { get_input: image }
+                      type: tosca.artifacts.Deployment.Image.Container.Docker
+                    broken:
+                      file: { get_input: missing }
+                  requirements:
+                    - host: vm
+            """)
+        let invalid = ToscaProcessor.validate(path: file.path)
+        #expect(
+            invalid.errors.map(summary) == [
+                "15:29: error: unknown-input: get_input refers to undefined input 'missing'; did you mean 'image'?"
+            ])
+        try """
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        topology_template:
+          inputs:
+            image: { type: string, default: "registry.example.org/seg:1.0" }
+          node_templates:
+            vm: { type: Compute }
+            app:
+              type: tosca.nodes.SoftwareComponent
+              artifacts:
+                image:
+                  file: { get_input: image }
+                  type: tosca.artifacts.Deployment.Image.Container.Docker
+              requirements:
+                - host: vm
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let (result, plan) = ToscaProcessor.plan(path: file.path, options: ValidationOptions())
+        #expect(result.errors.isEmpty)
+        let app = try #require(plan?.json["nodes"]?["app"])
+        #expect(app["artifacts"]?["image"]?["file"] == .string("registry.example.org/seg:1.0"))
+    }
 }

@@ -125,7 +125,9 @@ struct ArtifactDef: Sendable {
     var name: String
     var node: YNode
     var type: String?
+    /// The path or URL; nil when it is computed by a function (see `fileNode`).
     var file: String?
+    var fileNode: YNode?
     var repository: String?
 }
 

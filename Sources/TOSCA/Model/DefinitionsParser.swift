@@ -571,12 +571,20 @@ struct DefinitionsParser {
                 "type", "file", "repository", "description", "deploy_path", "artifact_version", "checksum",
                 "checksum_algorithm", "properties",
             ], in: "artifact '\(name)'", path: path)
-        guard let file = pair.value["file"]?.text else {
+        guard let fileNode = pair.value["file"] else {
             sink.error("missing-key", "artifact '\(name)' needs 'file'", at: pair.key, path: path)
             return nil
         }
+        // The file may come from an input (`file: {get_input: image}`); the caller checks that function.
+        let file = Functions.isFunctionCall(fileNode) ? nil : fileNode.text
+        if file == nil, !Functions.isFunctionCall(fileNode) {
+            sink.error(
+                "expected-string", "artifact '\(name)' file must be a path or URL, found \(fileNode.kindDescription)",
+                at: fileNode, path: joinPath(path, "file"))
+            return nil
+        }
         return ArtifactDef(
-            name: name, node: pair.key, type: pair.value["type"]?.text, file: file,
+            name: name, node: pair.key, type: pair.value["type"]?.text, file: file, fileNode: fileNode,
             repository: pair.value["repository"]?.text)
     }
 }

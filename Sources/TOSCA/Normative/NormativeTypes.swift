@@ -712,7 +712,9 @@ enum NormativeTypes {
                 required: false
             requirements:
               - host:
-                  capability: tosca.capabilities.Compute
+                  # 1.3 names tosca.capabilities.Compute here, 1.0 tosca.capabilities.Container (which Compute derives from);
+                  # the node is still a tosca.nodes.Compute, so the wider capability only admits 1.0-style hosts.
+                  capability: tosca.capabilities.Container
                   node: tosca.nodes.Compute
                   relationship: tosca.relationships.HostedOn
 

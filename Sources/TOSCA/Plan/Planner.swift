@@ -189,7 +189,11 @@ struct Planner {
                             artifact.name,
                             .object([
                                 ("type", artifact.type.map(JSONValue.string) ?? .null),
-                                ("file", artifact.file.map(JSONValue.string) ?? .null),
+                                (
+                                    "file",
+                                    artifact.file.map(JSONValue.string)
+                                        ?? artifact.fileNode.map { resolve($0, context: node.name) } ?? .null
+                                ),
                                 ("repository", artifact.repository.map(JSONValue.string) ?? .null),
                             ])
                         )

@@ -208,7 +208,7 @@ final class TopologyValidator {
             body["interfaces"], definitions: registry.interfaces(of: type.name, .node),
             owner: "node template '\(name)'", path: joinPath(path, "interfaces"), context: context)
         if let artifacts = body["artifacts"] {
-            template.artifacts = assignArtifacts(artifacts, path: joinPath(path, "artifacts"))
+            template.artifacts = assignArtifacts(artifacts, path: joinPath(path, "artifacts"), context: context)
         }
         template.artifacts = mergedArtifacts(registry.artifacts(of: type.name, .node), template.artifacts)
         if let filter = body["node_filter"] {
@@ -483,7 +483,7 @@ final class TopologyValidator {
         }
     }
 
-    private func assignArtifacts(_ node: YNode, path: String) -> [ArtifactDef] {
+    private func assignArtifacts(_ node: YNode, path: String, context: FunctionContext) -> [ArtifactDef] {
         guard let pairs = sink.mapping(node, "'artifacts'", path: path) else { return [] }
         var result: [ArtifactDef] = []
         for pair in pairs {
@@ -494,6 +494,9 @@ final class TopologyValidator {
                 if registry.lookup(typeName, .artifact) == nil {
                     reportUnknownType(typeName, .artifact, at: typeNode, path: joinPath(path, "\(name).type"))
                 }
+            }
+            if let fileNode = artifact.fileNode, artifact.file == nil {
+                checkFunctions(in: fileNode, context: context, path: joinPath(path, "\(name).file"))
             }
             result.append(artifact)
         }
