@@ -295,7 +295,7 @@ struct RegressionTests {
         let invalid = ToscaProcessor.validate(path: file.path)
         #expect(
             invalid.errors.map(summary) == [
-                "15:29: error: unknown-input: get_input refers to undefined input 'missing'; did you mean 'image'?"
+                "14:30: error: unknown-input: get_input refers to undefined input 'missing'; expected one of: image"
             ])
         try """
         tosca_definitions_version: tosca_simple_yaml_1_0
