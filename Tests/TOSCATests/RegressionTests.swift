@@ -318,4 +318,47 @@ struct RegressionTests {
         let app = try #require(plan?.json["nodes"]?["app"])
         #expect(app["artifacts"]?["image"]?["file"] == .string("registry.example.org/seg:1.0"))
     }
+
+    @Test(
+        "value types written by habit get the TOSCA name as a hint",
+        arguments: [
+            ("int", "integer"), ("bool", "boolean"), ("dict", "map"), ("strng", "string"),
+        ])
+    func habitualTypeNames(_ written: String, _ expected: String) throws {
+        let result = try validate(
+            """
+            tosca_definitions_version: tosca_simple_yaml_1_3
+            topology_template:
+              inputs:
+                n: { type: \(written) }
+            """)
+        #expect(result.errors.map(\.message) == ["unknown data type '\(written)'; did you mean '\(expected)'?"])
+    }
+
+    @Test("a types file that redefines a spec example type replaces it silently")
+    func redefinedExampleType() throws {
+        let result = try validate(
+            """
+            tosca_definitions_version: tosca_simple_yaml_1_0
+            node_types:
+              tosca.nodes.Container.Application.Docker:
+                derived_from: tosca.nodes.Container.Application
+                properties:
+                  environment: { type: map, required: false, entry_schema: { type: string } }
+            topology_template:
+              node_templates:
+                vm: { type: Compute }
+                runtime:
+                  type: tosca.nodes.Container.Runtime
+                  requirements:
+                    - host: vm
+                app:
+                  type: tosca.nodes.Container.Application.Docker
+                  properties:
+                    environment: { MODE: batch }
+                  requirements:
+                    - host: runtime
+            """)
+        #expect(result.diagnostics.map(summary) == [])
+    }
 }

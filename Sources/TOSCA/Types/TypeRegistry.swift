@@ -29,20 +29,22 @@ final class TypeRegistry {
         if let existing = types[type.kind]?[name] {
             if let namespacePrefix {
                 name = "\(namespacePrefix):\(type.name)"
-            } else if existing.node.location != type.node.location {
-                let location = existing.nameNode.location
-                if existing.isNormative {
-                    // Types files written for parsers that lacked a normative type (tosca-parser) define it again.
+            } else if existing.isNormative, !type.isNormative {
+                // Types files written for parsers that lacked a type (tosca-parser) or wanted more properties define
+                // normative types again. Their definition is what their templates are written against, so it
+                // replaces the built-in one; for the spec's non-normative examples that is expected and silent.
+                if existing.hasShortNames {
                     sink.warning(
                         "redefined-normative-type",
-                        "\(type.kind.noun) '\(type.name)' redefines a normative TOSCA type; the normative definition "
-                            + "is used", at: type.nameNode, path: joinPath(type.kind.section, type.name))
-                } else {
-                    sink.error(
-                        "duplicate-type",
-                        "\(type.kind.noun) '\(type.name)' is already defined at \(location)", at: type.nameNode,
-                        path: joinPath(type.kind.section, type.name))
+                        "\(type.kind.noun) '\(type.name)' redefines a normative TOSCA type; this definition replaces "
+                            + "the normative one", at: type.nameNode, path: joinPath(type.kind.section, type.name))
                 }
+                invalidateCaches()
+            } else if existing.node.location != type.node.location {
+                sink.error(
+                    "duplicate-type",
+                    "\(type.kind.noun) '\(type.name)' is already defined at \(existing.nameNode.location)",
+                    at: type.nameNode, path: joinPath(type.kind.section, type.name))
                 return
             } else {
                 return
@@ -77,6 +79,11 @@ final class TypeRegistry {
         "tosca.nodes.BlockStorage": "tosca.nodes.Storage.BlockStorage",
         "tosca.nodes.ObjectStorage": "tosca.nodes.Storage.ObjectStorage",
     ]
+
+    private func invalidateCaches() {
+        propertyCache = [:]
+        chainCache = [:]
+    }
 
     func lookup(_ name: String, _ kind: TypeKind) -> TypeDef? {
         if let type = types[kind]?[name] { return type }
@@ -273,10 +280,18 @@ extension DiagnosticSink {
                 path: path)
         } else {
             let cause = registry.hasMissingImports ? " (an import could not be loaded; it may define it)" : ""
-            error(
-                "unknown-type",
-                "unknown \(kind.noun) '\(name)'\(Suggest.hint(name, registry.spellings(kind), listUpTo: 0))\(cause)",
-                at: node, path: path)
+            // Value types from programming languages that people write by habit.
+            let habits = [
+                "int": "integer", "bool": "boolean", "str": "string", "number": "float", "double": "float",
+                "dict": "map", "array": "list", "object": "map",
+            ]
+            let hint =
+                kind == .data && habits[name.lowercased()] != nil
+                ? "; did you mean '\(habits[name.lowercased()]!)'?"
+                : Suggest.hint(
+                    name, registry.spellings(kind) + (kind == .data ? Array(TypeRegistry.primitiveTypes) : []),
+                    listUpTo: 0)
+            error("unknown-type", "unknown \(kind.noun) '\(name)'\(hint)\(cause)", at: node, path: path)
         }
     }
 }
