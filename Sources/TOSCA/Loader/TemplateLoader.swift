@@ -10,6 +10,8 @@ final class TemplateLoader {
     private(set) var files: [ParsedFile] = []
     private var loaded: Set<String> = []
     private var stack: [String] = []
+    /// The import node that led to each file on `stack` (nil for the root).
+    private var importStack: [YNode?] = []
     private let parser: DefinitionsParser
     private let maxFiles = 512
     private let cwd = FileManager.default.currentDirectoryPath
@@ -82,8 +84,12 @@ final class TemplateLoader {
         let identity = origin.identity
         if let index = stack.firstIndex(of: identity) {
             let cycle = (stack[index...] + [identity]).map { URL(fileURLWithPath: $0).lastPathComponent }
+            // Point at the import where the cycle is entered, in the outermost file of the cycle: the one the
+            // user is most likely looking at.
+            let entry = index + 1 < importStack.count ? importStack[index + 1] : importNode
             sink.error(
-                "import-cycle", "import cycle: \(cycle.joined(separator: " → "))", at: importNode, path: "imports")
+                "import-cycle", "import cycle: \(cycle.joined(separator: " → "))", at: entry ?? importNode,
+                path: "imports")
             return nil
         }
         guard loaded.insert(identity).inserted else { return nil }
@@ -138,7 +144,11 @@ final class TemplateLoader {
             return nil
         }
         stack.append(identity)
-        defer { stack.removeLast() }
+        importStack.append(importNode)
+        defer {
+            stack.removeLast()
+            importStack.removeLast()
+        }
         for spec in file.imports {
             guard let target = resolve(spec, in: file, origin: origin) else { continue }
             let targetDisplay: String
