@@ -9,8 +9,9 @@ RELEASE_BIN := .build/release/deployctl
 build:
 	$(SWIFT) build
 
+# Statically linked Swift runtime: a cold `validate` starts about 3 ms faster (scripts/bench).
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # The README's test command: unit and golden tests, then the corpus verdict table.
 test: build

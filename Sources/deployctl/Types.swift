@@ -4,6 +4,7 @@ import TOSCA
 
 struct Types: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "types",
         abstract: "Manage the local import cache that URL imports resolve through.",
         discussion: """
             Templates written for other tools import custom types by URL. deployctl never fetches at parse time: \
@@ -20,7 +21,8 @@ struct Types: ParsableCommand {
     }
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Store FILE as the content of import URL.")
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Store FILE as the content of import URL.")
 
         @Argument(help: "The URL exactly as templates import it.") var url: String
         @Argument(help: "A local file with that URL's content.") var file: String
@@ -42,7 +44,8 @@ struct Types: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the cached import URLs.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the cached import URLs.")
         @Option(help: "Output format: text or json.") var format: OutputFormat = .text
         @OptionGroup var home: Home
 
@@ -64,7 +67,8 @@ struct Types: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a URL from the import cache.")
+        static let configuration = CommandConfiguration(
+            commandName: "remove", abstract: "Remove a URL from the import cache.")
         @Argument(help: "The cached URL.") var url: String
         @OptionGroup var home: Home
 

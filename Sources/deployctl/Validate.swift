@@ -4,6 +4,7 @@ import TOSCA
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check TOSCA templates and report every problem with file:line:column.",
         discussion: """
             Accepts TOSCA Simple Profile in YAML 1.0–1.3 files, CSAR archives (.csar/.zip) and unpacked CSAR \

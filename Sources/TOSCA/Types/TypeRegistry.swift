@@ -10,7 +10,7 @@ final class TypeRegistry {
     private var types: [TypeKind: [String: TypeDef]] = [:]
     private var aliases: [TypeKind: [String: String]] = [:]
     private var propertyCache: [String: [PropertyDef]] = [:]
-    private var chainCache: [String: [String]] = [:]
+    private var chainCache: [String: [TypeDef]] = [:]
     /// Set when an import could not be loaded: unknown types may be defined there, which diagnostics say.
     var hasMissingImports = false
     /// Short names that are a normative type's full short name, which no last-component alias may take.
@@ -80,6 +80,17 @@ final class TypeRegistry {
         "tosca.nodes.ObjectStorage": "tosca.nodes.Storage.ObjectStorage",
     ]
 
+    /// Compiled `pattern` constraints: compiling a Regex is costly and the same patterns recur across a run.
+    private var regexCache: [String: Regex<AnyRegexOutput>?] = [:]
+
+    /// The compiled regular expression, or nil when the pattern does not compile.
+    func regex(_ pattern: String) -> Regex<AnyRegexOutput>? {
+        if let cached = regexCache[pattern] { return cached }
+        let compiled = try? Regex(pattern)
+        regexCache[pattern] = compiled
+        return compiled
+    }
+
     private func invalidateCaches() {
         propertyCache = [:]
         chainCache = [:]
@@ -107,7 +118,7 @@ final class TypeRegistry {
     func chain(_ name: String, _ kind: TypeKind) -> [TypeDef] {
         guard let start = lookup(name, kind) else { return [] }
         let key = "\(kind.rawValue)/\(start.name)"
-        if let names = chainCache[key] { return names.compactMap { types[kind]?[$0] } }
+        if let cached = chainCache[key] { return cached }
         var result: [TypeDef] = []
         var seen: Set<String> = []
         var current: TypeDef? = start
@@ -115,7 +126,7 @@ final class TypeRegistry {
             result.append(type)
             current = type.derivedFrom.flatMap { lookup($0, kind) }
         }
-        chainCache[key] = result.map(\.name)
+        chainCache[key] = result
         return result
     }
 

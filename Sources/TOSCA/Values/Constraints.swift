@@ -95,7 +95,7 @@ extension ValueChecker {
                     continue
                 }
             case .pattern:
-                guard let text = argument.text, (try? Regex(text)) != nil else {
+                guard let text = argument.text, registry.regex(text) != nil else {
                     sink.error("bad-constraint", "pattern is not a valid regular expression", at: argument, path: path)
                     continue
                 }
@@ -164,7 +164,7 @@ extension ValueChecker {
             default: break
             }
         case .pattern:
-            guard let pattern = argument.text, let text = value.text, let regex = try? Regex(pattern) else {
+            guard let pattern = argument.text, let text = value.text, let regex = registry.regex(pattern) else {
                 return nil
             }
             if (try? regex.wholeMatch(in: text)) == nil {

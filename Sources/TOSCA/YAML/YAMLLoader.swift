@@ -1,7 +1,9 @@
-import Yams
+import CYaml
 
-/// Reads YAML text into a ``YNode`` tree with bounded work: alias bombs, very deep nesting and huge files end in a
-/// diagnostic, never a crash or a hang.
+/// Reads YAML text into a ``YNode`` tree straight from libyaml's event stream (the copy Yams vendors), with bounded
+/// work: alias bombs, very deep nesting and huge files end in a diagnostic at the offending spot, never a crash or a
+/// hang. Duplicate keys are reported at the repeat. Building the tree without an intermediate node layer keeps a
+/// cold validation fast (the embedded normative types are parsed on every run).
 struct YAMLLoader {
     /// Files larger than this are refused before parsing.
     var maxBytes = 16 * 1024 * 1024
@@ -16,174 +18,189 @@ struct YAMLLoader {
                     "the file is \(text.utf8.count) bytes, more than the \(maxBytes)-byte limit for a template",
                     at: SourceLocation(file: file, line: 1, column: 1)))
         }
-        let root: Node?
-        do {
-            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
-            root = try parser.singleRoot()
-        } catch let error as YamlError {
-            throw DiagnosticError(Self.diagnostic(for: error, file: file))
-        } catch {
-            throw DiagnosticError(
-                Diagnostic(
-                    .error, code: "yaml-syntax", "could not read YAML: \(error)",
-                    at: SourceLocation(file: file, line: 1, column: 1)))
+        var copy = text
+        let result: Result<YNode, DiagnosticError> = copy.withUTF8 { bytes in
+            var builder = TreeBuilder(file: file, maxNodes: maxNodes)
+            return Result { () throws(DiagnosticError) -> YNode in try builder.parse(bytes) }
         }
-        guard let root else {
-            return YNode(.mapping([]), at: SourceLocation(file: file, line: 1, column: 1))
-        }
-        var budget = maxNodes
-        return try convert(root, file: file, budget: &budget)
+        return try result.get()
     }
+}
 
-    private func convert(_ node: Node, file: String, budget: inout Int) throws(DiagnosticError) -> YNode {
-        budget -= 1
-        let location = Self.location(node.mark, file: file)
-        guard budget >= 0 else {
-            throw DiagnosticError(
-                Diagnostic(
-                    .error, code: "yaml-too-large",
-                    "the document expands to more than \(maxNodes) YAML nodes (an alias bomb?); refusing to go on",
-                    at: location))
-        }
-        switch node {
-        case .scalar(let scalar):
-            let rawTag = scalar.tag.rawValue
-            let tag = rawTag.isEmpty || rawTag == "!" ? nil : rawTag
-            let isPlain = scalar.style == .plain || scalar.style == .any
-            return YNode(.scalar(YScalar(text: scalar.string, isPlain: isPlain, tag: tag)), at: location)
-        case .sequence(let sequence):
-            var items: [YNode] = []
-            items.reserveCapacity(sequence.count)
-            for item in sequence {
-                items.append(try convert(item, file: file, budget: &budget))
-            }
-            return YNode(.sequence(items), at: location)
-        case .mapping(let mapping):
-            var pairs: [YPair] = []
-            pairs.reserveCapacity(mapping.count)
-            for (key, value) in mapping {
-                pairs.append(
-                    YPair(
-                        key: try convert(key, file: file, budget: &budget),
-                        value: try convert(value, file: file, budget: &budget)))
-            }
-            return YNode(.mapping(pairs), at: location)
-        case .alias:
-            throw DiagnosticError(
-                Diagnostic(.error, code: "yaml-syntax", "unresolved YAML alias", at: location))
+/// One pass over libyaml's events, assembling nodes on an explicit stack (no recursion, so nesting depth cannot
+/// exhaust the thread's stack; libyaml itself stops at 1000 levels).
+private struct TreeBuilder {
+    let file: String
+    let maxNodes: Int
+    private var budget: Int
+    private var anchors: [String: (node: YNode, size: Int)] = [:]
+    private var stack: [Frame] = []
+    private var root: YNode?
+
+    /// A collection being assembled. A class, so that appending mutates in place: an enum frame bound with
+    /// `case .mapping(var pairs, …)` copies the array on every append, which is quadratic per collection.
+    private final class Frame {
+        let isMapping: Bool
+        let location: SourceLocation
+        let anchor: String?
+        /// The node budget used when the collection started, to size its anchor.
+        let start: Int
+        var items: [YNode] = []
+        var pairs: [YPair] = []
+        var key: YNode?
+        /// Scalar keys seen so far, with their line, for duplicate detection.
+        var seen: [String: Int] = [:]
+
+        init(isMapping: Bool, location: SourceLocation, anchor: String?, start: Int) {
+            self.isMapping = isMapping
+            self.location = location
+            self.anchor = anchor
+            self.start = start
         }
     }
 
-    private static func location(_ mark: Mark?, file: String) -> SourceLocation {
-        SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    init(file: String, maxNodes: Int) {
+        self.file = file
+        self.maxNodes = maxNodes
+        self.budget = maxNodes
     }
 
-    private static func location(line: Int, column: Int, file: String) -> SourceLocation {
-        SourceLocation(file: file, line: line, column: column)
-    }
+    private var used: Int { maxNodes - budget }
 
-    static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
-        func make(_ message: String, _ mark: Mark?, code: String = "yaml-syntax") -> Diagnostic {
-            Diagnostic(.error, code: code, message, at: location(mark, file: file))
+    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(DiagnosticError) -> YNode {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else {
+            throw fail("yaml-too-large", "the YAML parser could not start (out of memory)", nil)
         }
-        func make(_ message: String, _ spot: SourceLocation, code: String) -> Diagnostic {
-            Diagnostic(.error, code: code, message, at: spot)
-        }
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            var message = "YAML syntax error: \(problem)"
-            if let context {
-                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
-            }
-            if problem.contains("Maximum nesting level") {
-                return make("YAML nesting is deeper than 1000 levels; refusing to go on", mark, code: "yaml-too-deep")
-            }
-            return make(message, mark)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            // Yams marks the first occurrence; point at the repeat, which is the line to fix.
-            let first = context.mark
-            let repeatMark = duplicates.first.flatMap { secondOccurrence(of: $0, after: first, in: context.text) }
-            return make(
-                "duplicate key \(names) in a mapping (first at line \(first.line)): YAML keys must be unique",
-                repeatMark.map { location(line: $0.line, column: $0.column, file: file) }
-                    ?? location(first, file: file),
-                code: "duplicate-key")
-        case .reader(let problem, let offset, _, let yaml):
-            var line = 1
-            var column = 1
-            if let offset {
-                for byte in yaml.utf8.prefix(offset) {
-                    if byte == UInt8(ascii: "\n") {
-                        line += 1
-                        column = 1
-                    } else {
-                        column += 1
-                    }
+        defer { yaml_parser_delete(&parser) }
+        yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+        yaml_parser_set_input_string(&parser, bytes.baseAddress, bytes.count)
+        var documents = 0
+        while true {
+            var event = yaml_event_t()
+            guard yaml_parser_parse(&parser, &event) == 1 else { throw syntaxError(parser) }
+            defer { yaml_event_delete(&event) }
+            let location = SourceLocation(
+                file: file, line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
+            switch event.type {
+            case YAML_STREAM_END_EVENT:
+                return root ?? YNode(.mapping([]), at: SourceLocation(file: file, line: 1, column: 1))
+            case YAML_DOCUMENT_START_EVENT:
+                documents += 1
+                if documents > 1 {
+                    throw fail(
+                        "yaml-syntax", "a TOSCA file holds one YAML document; a second one starts here", location)
                 }
+            case YAML_SCALAR_EVENT:
+                let scalar = event.data.scalar
+                let text = String(
+                    decoding: UnsafeBufferPointer(start: scalar.value, count: Int(scalar.length)), as: UTF8.self)
+                let tag = scalar.tag.map { String(cString: $0) }.flatMap { $0 == "!" ? nil : $0 }
+                let node = YNode(
+                    .scalar(YScalar(text: text, isPlain: scalar.style == YAML_PLAIN_SCALAR_STYLE, tag: tag)),
+                    at: location)
+                try spend(1, at: location)
+                try add(node, size: 1, anchor: scalar.anchor.map { String(cString: $0) })
+            case YAML_ALIAS_EVENT:
+                let name = String(cString: event.data.alias.anchor)
+                guard let target = anchors[name] else {
+                    throw fail("yaml-syntax", "alias '*\(name)' refers to no anchor '&\(name)' before it", location)
+                }
+                guard target.size <= budget else {
+                    throw fail(
+                        "yaml-too-large",
+                        "alias '*\(name)' would expand the document past \(maxNodes) YAML nodes (an alias bomb?); "
+                            + "refusing to go on", location)
+                }
+                try spend(target.size, at: location)
+                try add(target.node, size: target.size, anchor: nil)
+            case YAML_SEQUENCE_START_EVENT:
+                try spend(1, at: location)
+                stack.append(
+                    Frame(
+                        isMapping: false, location: location,
+                        anchor: event.data.sequence_start.anchor.map { String(cString: $0) }, start: used))
+            case YAML_MAPPING_START_EVENT:
+                try spend(1, at: location)
+                stack.append(
+                    Frame(
+                        isMapping: true, location: location,
+                        anchor: event.data.mapping_start.anchor.map { String(cString: $0) }, start: used))
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                guard let frame = stack.popLast() else { break }
+                let value: YNode.Value = frame.isMapping ? .mapping(frame.pairs) : .sequence(frame.items)
+                try add(YNode(value, at: frame.location), size: used - frame.start + 1, anchor: frame.anchor)
+            default:
+                break
             }
-            return make(
-                "the file is not readable YAML: \(problem)", location(line: line, column: column, file: file),
-                code: "yaml-syntax")
-        case .dataCouldNotBeDecoded:
-            return make("the file is not valid UTF-8", nil, code: "encoding")
-        case .memory:
-            return make("the YAML parser ran out of memory", nil, code: "yaml-too-large")
+        }
+    }
+
+    private mutating func spend(_ nodes: Int, at location: SourceLocation) throws(DiagnosticError) {
+        budget -= nodes
+        if budget < 0 {
+            throw fail(
+                "yaml-too-large",
+                "the document expands to more than \(maxNodes) YAML nodes (an alias bomb?); refusing to go on",
+                location)
+        }
+    }
+
+    /// Attaches a finished node to its parent (or makes it the root) and records its anchor.
+    private mutating func add(_ node: YNode, size: Int, anchor: String?) throws(DiagnosticError) {
+        if let anchor { anchors[anchor] = (node, size) }
+        guard let top = stack.last else {
+            root = node
+            return
+        }
+        guard top.isMapping else {
+            top.items.append(node)
+            return
+        }
+        if let key = top.key {
+            top.pairs.append(YPair(key: key, value: node))
+            top.key = nil
+            return
+        }
+        if let text = node.scalar?.text {
+            if let first = top.seen[text] {
+                throw fail(
+                    "duplicate-key",
+                    "duplicate key '\(text)' in a mapping (first at line \(first)): YAML keys must be unique",
+                    node.location)
+            }
+            top.seen[text] = node.location.line
+        }
+        top.key = node
+    }
+
+    private func fail(_ code: String, _ message: String, _ location: SourceLocation?) -> DiagnosticError {
+        DiagnosticError(
+            Diagnostic(.error, code: code, message, at: location ?? SourceLocation(file: file, line: 1, column: 1)))
+    }
+
+    private func syntaxError(_ parser: yaml_parser_t) -> DiagnosticError {
+        let problem = parser.problem.map { String(cString: $0) } ?? "unknown problem"
+        let mark = parser.problem_mark
+        let location = SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+        switch parser.error {
+        case YAML_MEMORY_ERROR:
+            return fail("yaml-too-large", "the YAML parser ran out of memory", location)
+        case YAML_READER_ERROR:
+            return fail("encoding", "the file is not readable as UTF-8 YAML: \(problem)", location)
         default:
-            return make("could not read YAML: \(error)", nil)
+            break
         }
-    }
-
-    /// The next line after `first` that starts, at the same column, with the same key.
-    private static func secondOccurrence(of key: String, after first: Mark, in text: String) -> (
-        line: Int, column: Int
-    )? {
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            guard lineNumber > first.line else { continue }
-            let indent = line.prefix { $0 == " " }.count
-            var rest = line.dropFirst(indent)
-            if rest.hasPrefix("- ") && indent + 2 < first.column { rest = rest.dropFirst(2) }
-            let column = line.count - rest.count + 1
-            guard column == first.column else { continue }
-            for candidate in [key, "\"\(key)\"", "'\(key)'"] where rest.hasPrefix(candidate + ":") {
-                return (lineNumber, column)
-            }
+        if problem.contains("Maximum nesting level")
+            || (parser.context.map { String(cString: $0) } ?? "")
+                .contains("Maximum nesting level")
+        {
+            return fail("yaml-too-deep", "YAML nesting is deeper than 1000 levels; refusing to go on", location)
         }
-        return flowOccurrence(of: key, after: first, in: text)
-    }
-
-    /// In a flow mapping (`{a: 1, a: 2}`) the repeat follows on the same or a later line after a separator.
-    private static func flowOccurrence(of key: String, after first: Mark, in text: String) -> (line: Int, column: Int)?
-    {
-        var line = 1
-        var column = 1
-        var previous: Character = "\n"
-        let characters = Array(text)
-        var index = 0
-        while index < characters.count {
-            let character = characters[index]
-            let pastFirst = line > first.line || (line == first.line && column > first.column)
-            if pastFirst, [",", "{", " ", "\t", "\n"].contains(previous) {
-                for candidate in [key, "\"\(key)\"", "'\(key)'"] {
-                    let end = index + candidate.count
-                    guard end <= characters.count, String(characters[index..<end]) == candidate else { continue }
-                    var next = end
-                    while next < characters.count, characters[next] == " " { next += 1 }
-                    if next < characters.count, characters[next] == ":" { return (line, column) }
-                }
-            }
-            if character == "\n" {
-                line += 1
-                column = 1
-            } else {
-                column += 1
-            }
-            previous = character
-            index += 1
+        var message = "YAML syntax error: \(problem)"
+        if let context = parser.context.map({ String(cString: $0) }) {
+            message += " (\(context) at line \(parser.context_mark.line + 1), column \(parser.context_mark.column + 1))"
         }
-        return nil
+        return fail("yaml-syntax", message, location)
     }
 }

@@ -130,6 +130,11 @@ enum YAMLCoreSchema {
         case ".nan", ".NaN", ".NAN": return .float(.nan)
         default: break
         }
+        // Most scalars are words: anything not starting like a number is a string, without a closer look.
+        guard let first = text.utf8.first,
+            (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) || first == UInt8(ascii: "-")
+                || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
+        else { return .string(text) }
         let utf8 = Array(text.utf8)
         if let int = integer(utf8) { return .int(int) }
         if isFloat(utf8), let double = Double(text) { return .float(double) }
