@@ -21,7 +21,6 @@ public struct ImportCache: Sendable {
         public var url: String
         public var file: String
         public var bytes: Int
-        public var sha256: String?
     }
 
     private var indexURL: URL { directory.appendingPathComponent("index.json") }
@@ -46,7 +45,7 @@ public struct ImportCache: Sendable {
         let name = Self.fileName(for: url)
         try data.write(to: directory.appendingPathComponent(name), options: .atomic)
         var all = try entries().filter { $0.url != url }
-        let entry = Entry(url: url, file: name, bytes: data.count, sha256: nil)
+        let entry = Entry(url: url, file: name, bytes: data.count)
         all.append(entry)
         all.sort { $0.url < $1.url }
         let encoder = JSONEncoder()

@@ -75,10 +75,6 @@ struct Occurrences: Sendable, Equatable {
     /// nil for UNBOUNDED.
     var upper: Int?
 
-    func contains(_ count: Int) -> Bool {
-        count >= lower && (upper.map { count <= $0 } ?? true)
-    }
-
     var description: String { "[\(lower), \(upper.map(String.init) ?? "UNBOUNDED")]" }
 }
 

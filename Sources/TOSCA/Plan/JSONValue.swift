@@ -19,11 +19,6 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
-    public var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-
     /// Serialises with two-space indentation (pretty) or compactly.
     public func serialized(pretty: Bool = true, indent: Int = 0) -> String {
         var out = ""

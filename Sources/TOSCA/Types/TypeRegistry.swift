@@ -112,8 +112,6 @@ final class TypeRegistry {
     /// Every name a type of this kind can be written as (canonical and short), for spelling suggestions.
     func spellings(_ kind: TypeKind) -> [String] { allNames(kind) + Array(aliases[kind]?.keys ?? [:].keys) }
 
-    func allTypes(_ kind: TypeKind) -> [TypeDef] { Array(types[kind]?.values ?? [:].values) }
-
     /// The type and its ancestors, most derived first. Stops (without looping) at a derivation cycle.
     func chain(_ name: String, _ kind: TypeKind) -> [TypeDef] {
         guard let start = lookup(name, kind) else { return [] }

@@ -80,11 +80,6 @@ extension YNode {
         mapping?.first { $0.key.text == key }?.value
     }
 
-    /// The key node of an entry, for diagnostics that point at the key rather than the value.
-    func keyNode(_ key: String) -> YNode? {
-        mapping?.first { $0.key.text == key }?.key
-    }
-
     /// A human description of the node's kind, for "expected X, found Y" messages.
     var kindDescription: String {
         switch value {
