@@ -48,6 +48,23 @@ extension DiagnosticSink {
         return nil
     }
 
+    /// The entries of a section of named maps (`outputs`, `groups`, `triggers`…): each entry whose value is a map,
+    /// with its keys checked against `allowed`. Entries that are not maps are reported and left out.
+    func namedMaps(_ node: YNode, section: String, each what: String, allowed: Set<String>, path: String)
+        -> [(name: String, pair: YPair, path: String)]
+    {
+        guard let pairs = mapping(node, section, path: path) else { return [] }
+        var result: [(name: String, pair: YPair, path: String)] = []
+        for pair in pairs {
+            guard let name = pair.key.text else { continue }
+            let itemPath = joinPath(path, name)
+            guard let fields = mapping(pair.value, "\(what) '\(name)'", path: itemPath) else { continue }
+            checkKeys(fields, allowed: allowed, in: "\(what) '\(name)'", path: itemPath)
+            result.append((name, pair, itemPath))
+        }
+        return result
+    }
+
     /// Reports every key of `pairs` that is not in `allowed`, suggesting the nearest allowed key.
     func checkKeys(_ pairs: [YPair], allowed: Set<String>, in what: String, path: String) {
         for pair in pairs {

@@ -75,17 +75,13 @@ extension TopologyValidator {
     }
 
     private func validateTriggers(_ node: YNode, policy: String, path: String) {
-        guard let pairs = sink.mapping(node, "'triggers'", path: path) else { return }
-        for pair in pairs {
-            guard let name = pair.key.text else { continue }
-            let triggerPath = joinPath(path, name)
-            guard let fields = sink.mapping(pair.value, "trigger '\(name)'", path: triggerPath) else { continue }
-            sink.checkKeys(
-                fields,
-                allowed: [
-                    "description", "event", "event_type", "schedule", "target_filter", "condition", "constraint",
-                    "period", "evaluations", "method", "action", "metadata",
-                ], in: "trigger '\(name)'", path: triggerPath)
+        let allowed: Set<String> = [
+            "description", "event", "event_type", "schedule", "target_filter", "condition", "constraint", "period",
+            "evaluations", "method", "action", "metadata",
+        ]
+        for (name, pair, triggerPath) in sink.namedMaps(
+            node, section: "'triggers'", each: "trigger", allowed: allowed, path: path)
+        {
             if pair.value["event"] == nil, pair.value["event_type"] == nil {
                 sink.error("missing-key", "trigger '\(name)' has no 'event'", at: pair.key, path: triggerPath)
             }

@@ -103,18 +103,12 @@ final class TopologyValidator {
     }
 
     private func validateOutputs(_ node: YNode) {
-        let path = "topology_template.outputs"
-        guard let pairs = sink.mapping(node, "'outputs'", path: path) else { return }
-        for pair in pairs {
-            guard let name = pair.key.text else { continue }
-            let itemPath = joinPath(path, name)
-            guard let fields = sink.mapping(pair.value, "output '\(name)'", path: itemPath) else { continue }
-            sink.checkKeys(
-                fields,
-                allowed: [
-                    "description", "value", "type", "required", "status", "entry_schema", "key_schema", "metadata",
-                ],
-                in: "output '\(name)'", path: itemPath)
+        let allowed: Set<String> = [
+            "description", "value", "type", "required", "status", "entry_schema", "key_schema", "metadata",
+        ]
+        for (name, pair, itemPath) in sink.namedMaps(
+            node, section: "'outputs'", each: "output", allowed: allowed, path: "topology_template.outputs")
+        {
             guard let value = pair.value["value"] else {
                 sink.error("missing-key", "output '\(name)' has no 'value'", at: pair.key, path: itemPath)
                 continue
@@ -506,18 +500,12 @@ final class TopologyValidator {
     // MARK: Groups
 
     private func validateGroups(_ node: YNode) {
-        let path = "topology_template.groups"
-        guard let pairs = sink.mapping(node, "'groups'", path: path) else { return }
-        for pair in pairs {
-            guard let name = pair.key.text else { continue }
-            let groupPath = joinPath(path, name)
-            guard let fields = sink.mapping(pair.value, "group '\(name)'", path: groupPath) else { continue }
-            sink.checkKeys(
-                fields,
-                allowed: [
-                    "type", "description", "metadata", "properties", "attributes", "members", "interfaces", "targets",
-                ],
-                in: "group '\(name)'", path: groupPath)
+        let allowed: Set<String> = [
+            "type", "description", "metadata", "properties", "attributes", "members", "interfaces", "targets",
+        ]
+        for (name, pair, groupPath) in sink.namedMaps(
+            node, section: "'groups'", each: "group", allowed: allowed, path: "topology_template.groups")
+        {
             guard let typeNode = pair.value["type"] else {
                 sink.error("missing-key", "group '\(name)' has no 'type'", at: pair.key, path: groupPath)
                 continue
