@@ -392,9 +392,10 @@ final class TopologyValidator {
     /// literals, and get_input of an input with a default (the planner checks again with the run's inputs).
     func scaling(from values: [(String, YNode)], path: String) -> Scaling {
         func node(_ name: String) -> YNode? { values.first { $0.0 == name }?.1 }
+        // `count` is the INDIGO/IM spelling of the initial size, read when default_instances is absent.
         let result = Scaling(
             isScalable: true, minNode: node("min_instances"), maxNode: node("max_instances"),
-            countNode: node("default_instances"))
+            countNode: node("default_instances") ?? node("count"))
         if let problem = result.problem(result.bounds(staticInt)) {
             sink.error("bad-scaling", problem.message, at: problem.node, path: path)
         }
