@@ -4,13 +4,19 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 RELEASE_BIN := .build/release/deployctl
 
-.PHONY: build release test check lint format demo corpus bench clean
+.PHONY: deps build release test check lint format demo corpus bench clean
 
-build:
+# System libraries the build links: SQLite for the state store (GRDB). Installed with apt when missing.
+deps:
+	@dpkg -s libsqlite3-dev >/dev/null 2>&1 || { \
+		echo "installing libsqlite3-dev (needed by the state store)"; \
+		apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends libsqlite3-dev; }
+
+build: deps
 	$(SWIFT) build
 
 # Statically linked Swift runtime: a cold `validate` starts about 3 ms faster (scripts/bench).
-release:
+release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
 # The README's test command: unit and golden tests, then the corpus verdict table.

@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -28,12 +29,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "Orchestrator",
+            dependencies: [
+                "TOSCA",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "deployctl",
             dependencies: [
                 "TOSCA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrchestratorTests",
+            dependencies: ["Orchestrator"],
             swiftSettings: strict
         ),
         .testTarget(
