@@ -6,11 +6,15 @@ RELEASE_BIN := .build/release/deployctl
 
 .PHONY: deps build release test check lint format demo corpus bench clean
 
-# System libraries the build links: SQLite for the state store (GRDB). Installed with apt when missing.
+# System libraries the build links, installed with apt when missing: SQLite for the state store (GRDB) and
+# libssh2 for the SSH provider.
+SYSTEM_PACKAGES := libsqlite3-dev libssh2-1-dev
 deps:
-	@dpkg -s libsqlite3-dev >/dev/null 2>&1 || { \
-		echo "installing libsqlite3-dev (needed by the state store)"; \
-		apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends libsqlite3-dev; }
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $$missing; \
+	fi
 
 build: deps
 	$(SWIFT) build

@@ -29,6 +29,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .systemLibrary(
+            name: "CLibSSH2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
+        .target(
+            name: "Providers",
+            dependencies: ["CLibSSH2"],
+            swiftSettings: strict
+        ),
         .target(
             name: "Orchestrator",
             dependencies: [
@@ -43,6 +52,11 @@ let package = Package(
                 "TOSCA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ProvidersTests",
+            dependencies: ["Providers"],
             swiftSettings: strict
         ),
         .testTarget(
