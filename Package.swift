@@ -35,7 +35,10 @@ let package = Package(
         ),
         .target(
             name: "Providers",
-            dependencies: ["CLibSSH2"],
+            dependencies: [
+                "CLibSSH2",
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -50,6 +53,7 @@ let package = Package(
             name: "deployctl",
             dependencies: [
                 "TOSCA",
+                "Providers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -3,7 +3,7 @@ import Foundation
 import TOSCA
 
 @main
-struct Deployctl: ParsableCommand {
+struct Deployctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deployctl",
         abstract: "Turn TOSCA templates of research imaging environments into plans and infrastructure.",
@@ -14,14 +14,18 @@ struct Deployctl: ParsableCommand {
             Exit codes: 0 valid, 1 invalid template, 2 usage or I/O error.
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, PlanCommand.self, Types.self]
+        subcommands: [Validate.self, PlanCommand.self, Types.self, ProvidersCommand.self]
     )
 
     /// ArgumentParser exits 64 on usage errors; deployctl promises 2.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
         } catch {

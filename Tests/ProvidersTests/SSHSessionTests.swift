@@ -4,7 +4,7 @@ import Testing
 @testable import Providers
 
 @Suite(
-    "SSH sessions against real OpenSSH hosts", .serialized,
+    "SSH against real OpenSSH hosts", .serialized,
     .enabled(if: SSHTestBed.available, "needs root for network namespaces and sshd (scripts/testbed/ssh-hosts.sh)"))
 struct SSHSessionTests {
     func endpoint(_ host: SSHTestBed.Host, knownHosts: String? = nil, key: String? = nil, port: Int? = nil)

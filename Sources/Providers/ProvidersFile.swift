@@ -1,0 +1,175 @@
+import Foundation
+import Yams
+
+/// The providers file (`DEPLOYCTL_HOME/providers.yaml`, or `--providers FILE`): named providers deployments run on.
+///
+/// ```yaml
+/// providers:
+///   lab:
+///     type: ssh
+///     known_hosts: ~/.deployctl/known_hosts
+///     hosts:
+///       - { name: h1, address: 10.0.0.11, user: root, key: ~/.ssh/id_ed25519, labels: { cpus: 8, mem: 32 GB, gpus: 1 } }
+/// ```
+public struct ProvidersFile: Sendable, Equatable {
+    public var providers: [String: ProviderConfig]
+
+    /// `DEPLOYCTL_HOME/providers.yaml`.
+    public static func defaultPath(home: URL) -> URL { home.appendingPathComponent("providers.yaml") }
+
+    public static func load(_ path: String) throws(ProvidersFileError) -> ProvidersFile {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ProvidersFileError(file: path, path: "", message: "cannot read the providers file")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ProvidersFileError) -> ProvidersFile {
+        let raw: Raw
+        do {
+            raw = try YAMLDecoder().decode(Raw.self, from: text)
+        } catch let error as DecodingError {
+            throw ProvidersFileError(file: file, decoding: error)
+        } catch {
+            throw ProvidersFileError(file: file, path: "", message: "not readable YAML: \(error)")
+        }
+        var providers: [String: ProviderConfig] = [:]
+        for (name, entry) in raw.providers {
+            switch entry.type {
+            case "ssh":
+                guard let hosts = entry.hosts, !hosts.isEmpty else {
+                    throw ProvidersFileError(
+                        file: file, path: "providers.\(name).hosts", message: "an ssh provider needs at least one host")
+                }
+                let names = hosts.map(\.name)
+                if let repeated = names.first(where: { name in names.count { $0 == name } > 1 }) {
+                    throw ProvidersFileError(
+                        file: file, path: "providers.\(name).hosts", message: "host name '\(repeated)' is used twice")
+                }
+                providers[name] = .ssh(
+                    SSHProviderConfig(
+                        name: name, knownHosts: entry.knownHosts.map(expandTilde),
+                        hosts: hosts.map { host in
+                            SSHHostConfig(
+                                name: host.name, address: host.address, port: host.port ?? 22,
+                                user: host.user ?? "root",
+                                key: expandTilde(host.key), labels: host.labels ?? [:])
+                        }))
+            default:
+                throw ProvidersFileError(
+                    file: file, path: "providers.\(name).type",
+                    message: "unknown provider type '\(entry.type)'; this deployctl knows: ssh")
+            }
+        }
+        return ProvidersFile(providers: providers)
+    }
+
+    static func expandTilde(_ path: String) -> String {
+        guard path.hasPrefix("~/") else { return path }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(String(path.dropFirst(2))).path
+    }
+
+    private struct Raw: Decodable {
+        var providers: [String: RawProvider]
+    }
+
+    private struct RawProvider: Decodable {
+        var type: String
+        var knownHosts: String?
+        var hosts: [RawHost]?
+
+        enum CodingKeys: String, CodingKey {
+            case type, hosts
+            case knownHosts = "known_hosts"
+        }
+    }
+
+    private struct RawHost: Decodable {
+        var name: String
+        var address: String
+        var port: Int?
+        var user: String?
+        var key: String
+        var labels: [String: LabelValue]?
+    }
+}
+
+/// A host label: a number (`cpus: 8`) or text (`mem: 32 GB`, `zone: rack-2`).
+public enum LabelValue: Sendable, Equatable, Decodable, CustomStringConvertible {
+    case number(Int)
+    case text(String)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int.self) {
+            self = .number(number)
+        } else {
+            self = .text(try container.decode(String.self))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .number(let value): return String(value)
+        case .text(let value): return value
+        }
+    }
+}
+
+public enum ProviderConfig: Sendable, Equatable {
+    case ssh(SSHProviderConfig)
+
+    public var type: String {
+        switch self {
+        case .ssh: return "ssh"
+        }
+    }
+}
+
+public struct SSHProviderConfig: Sendable, Equatable {
+    public var name: String
+    /// known_hosts for every host of the provider; nil means `~/.ssh/known_hosts`.
+    public var knownHosts: String?
+    public var hosts: [SSHHostConfig]
+}
+
+public struct SSHHostConfig: Sendable, Equatable {
+    public var name: String
+    public var address: String
+    public var port: Int
+    public var user: String
+    public var key: String
+    public var labels: [String: LabelValue]
+}
+
+/// A problem in the providers file: which file, where in it (a dotted path), and what is wrong.
+public struct ProvidersFileError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var path: String
+    public var message: String
+
+    init(file: String, path: String, message: String) {
+        self.file = file
+        self.path = path
+        self.message = message
+    }
+
+    init(file: String, decoding error: DecodingError) {
+        func describe(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            self.init(file: file, path: describe(context.codingPath), message: "missing '\(key.stringValue)'")
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            self.init(file: file, path: describe(context.codingPath), message: "expected \(type)")
+        case .dataCorrupted(let context):
+            self.init(file: file, path: describe(context.codingPath), message: context.debugDescription)
+        @unknown default:
+            self.init(file: file, path: "", message: "\(error)")
+        }
+    }
+
+    public var description: String { path.isEmpty ? "\(file): \(message)" : "\(file): \(path): \(message)" }
+}
