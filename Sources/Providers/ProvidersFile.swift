@@ -49,6 +49,7 @@ public struct ProvidersFile: Sendable, Equatable {
                 providers[name] = .ssh(
                     SSHProviderConfig(
                         name: name, knownHosts: entry.knownHosts.map(expandTilde),
+                        stateDirectory: entry.stateDirectory ?? "/var/lib/deployctl",
                         hosts: hosts.map { host in
                             SSHHostConfig(
                                 name: host.name, address: host.address, port: host.port ?? 22,
@@ -76,11 +77,13 @@ public struct ProvidersFile: Sendable, Equatable {
     private struct RawProvider: Decodable {
         var type: String
         var knownHosts: String?
+        var stateDirectory: String?
         var hosts: [RawHost]?
 
         enum CodingKeys: String, CodingKey {
             case type, hosts
             case knownHosts = "known_hosts"
+            case stateDirectory = "state_dir"
         }
     }
 
@@ -130,6 +133,8 @@ public struct SSHProviderConfig: Sendable, Equatable {
     public var name: String
     /// known_hosts for every host of the provider; nil means `~/.ssh/known_hosts`.
     public var knownHosts: String?
+    /// Where deployctl keeps its claims and files on the hosts (`state_dir`, default /var/lib/deployctl).
+    public var stateDirectory: String = "/var/lib/deployctl"
     public var hosts: [SSHHostConfig]
 }
 

@@ -1,0 +1,172 @@
+import Foundation
+
+/// Existing hosts as a pool. Creating a compute node claims a free host whose labels satisfy the request; the claim
+/// is a file on the host (`<state>/claims/<host>.claim`, created atomically) naming the deployment, instance and
+/// resource, so a crashed run's claims are found by scanning the hosts. Deleting removes what deployctl put there
+/// (`<state>/work/<resource>`) and the claim.
+public struct SSHProvider: Provider {
+    public let config: SSHProviderConfig
+    public var name: String { config.name }
+    /// Trust hosts whose key is not yet in known_hosts (`--accept-new-host-keys`).
+    public var acceptNewHostKeys: Bool
+    public var timeout: Duration
+
+    public init(config: SSHProviderConfig, acceptNewHostKeys: Bool = false, timeout: Duration = .seconds(15)) {
+        self.config = config
+        self.acceptNewHostKeys = acceptNewHostKeys
+        self.timeout = timeout
+    }
+
+    private func claimPath(_ host: SSHHostConfig) -> String { "\(config.stateDirectory)/claims/\(host.name).claim" }
+
+    private func session(_ host: SSHHostConfig) throws(ProviderError) -> SSHSession {
+        do {
+            return try SSHSession(config.endpoint(host, acceptNewHostKey: acceptNewHostKeys, timeout: timeout))
+        } catch {
+            throw ProviderError(error.code.rawValue, provider: name, error.description)
+        }
+    }
+
+    private func run(_ session: SSHSession, _ command: String, on host: SSHHostConfig) throws(ProviderError)
+        -> CommandResult
+    {
+        do {
+            return try session.run(command)
+        } catch {
+            throw ProviderError(error.code.rawValue, provider: name, error.description)
+        }
+    }
+
+    /// Hosts that satisfy the request, CPU-only hosts first so that GPU hosts stay free for GPU work.
+    func candidates(for request: ComputeRequest) -> [SSHHostConfig] {
+        config.hosts.filter { host in
+            host.cpus >= request.cpus && host.memoryBytes >= request.memoryBytes && host.gpus >= request.gpus
+        }.sorted { $0.gpus < $1.gpus }
+    }
+
+    public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
+        let fitting = candidates(for: request)
+        guard !fitting.isEmpty else {
+            throw ProviderError(
+                "no-fitting-host", provider: name,
+                "no host has cpus ≥ \(request.cpus), mem ≥ \(request.memoryBytes) bytes and gpus ≥ \(request.gpus) "
+                    + "for \(request.instance); the hosts' labels: "
+                    + config.hosts.map { "\($0.name) (cpus \($0.cpus), gpus \($0.gpus))" }.joined(separator: ", "))
+        }
+        let claim = Claim(deployment: request.deployment, instance: request.instance, name: request.name)
+        var taken: [String] = []
+        for host in fitting {
+            let session = try session(host)
+            let path = claimPath(host)
+            // `set -C` makes the redirection fail if the file exists: an atomic claim. The same name is a resume.
+            let command = """
+                mkdir -p \(shellQuote(config.stateDirectory))/claims && \
+                if (set -C; printf '%s\\n' \(shellQuote(claim.line)) > \(shellQuote(path))) 2>/dev/null; then \
+                echo claimed; else echo taken; cat \(shellQuote(path)); fi
+                """
+            let result = try run(session, command, on: host)
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            if lines.first == "claimed" || (lines.first == "taken" && lines.dropFirst().first == claim.line) {
+                return ProvisionedCompute(providerID: host.name, privateAddress: host.address, publicAddress: nil)
+            }
+            taken.append("\(host.name) (\(lines.dropFirst().first.flatMap(Claim.init(line:))?.instance ?? "claimed"))")
+        }
+        throw ProviderError(
+            "no-free-host", provider: name,
+            "every host that fits \(request.instance) is claimed: \(taken.joined(separator: ", ")); add hosts or "
+                + "remove a deployment")
+    }
+
+    public func deleteCompute(name resource: String, providerID: String?) async throws(ProviderError) {
+        let hosts = config.hosts.filter { providerID == nil || $0.name == providerID }
+        for host in hosts {
+            let session = try session(host)
+            let path = claimPath(host)
+            // Only a claim naming this resource is released; anything else on the host is left alone.
+            let command = """
+                if [ -f \(shellQuote(path)) ] && cut -f3 \(shellQuote(path)) | grep -qxF \(shellQuote(resource)); then \
+                rm -rf \(shellQuote("\(config.stateDirectory)/work/\(resource)")) && rm -f \(shellQuote(path)) && \
+                echo released; fi
+                """
+            let result = try run(session, command, on: host)
+            if result.stdout.contains("released") { return }
+        }
+    }
+
+    public func resources(deployment: String) async throws(ProviderError) -> [TaggedResource] {
+        var found: [TaggedResource] = []
+        for host in config.hosts {
+            let session = try session(host)
+            let result = try run(session, "cat \(shellQuote(claimPath(host))) 2>/dev/null || true", on: host)
+            for line in result.stdout.split(separator: "\n") {
+                guard let claim = Claim(line: String(line)), claim.deployment == deployment else { continue }
+                found.append(
+                    TaggedResource(kind: "compute", name: claim.name, providerID: host.name, instance: claim.instance))
+            }
+        }
+        return found
+    }
+}
+
+/// A claim file's one line: deployment, instance and resource name, tab-separated (none contains a tab).
+struct Claim: Equatable {
+    var deployment: String
+    var instance: String
+    var name: String
+
+    var line: String { "\(deployment)\t\(instance)\t\(name)" }
+
+    init(deployment: String, instance: String, name: String) {
+        self.deployment = deployment
+        self.instance = instance
+        self.name = name
+    }
+
+    init?(line: String) {
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 3 else { return nil }
+        self.init(deployment: fields[0], instance: fields[1], name: fields[2])
+    }
+}
+
+/// Single-quotes a word for the remote POSIX shell.
+func shellQuote(_ word: String) -> String {
+    "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+extension SSHHostConfig {
+    var cpus: Int {
+        if case .number(let value)? = labels["cpus"] { return value }
+        return 1
+    }
+
+    var gpus: Int {
+        if case .number(let value)? = labels["gpus"] { return value }
+        return 0
+    }
+
+    /// The `mem` label in bytes (`32 GB`, `64GiB`, `4096 MB`, or a plain number of bytes); unlimited when absent.
+    var memoryBytes: Int64 {
+        switch labels["mem"] {
+        case .number(let bytes)?: return Int64(bytes)
+        case .text(let text)?: return SizeLabel.bytes(text) ?? 0
+        case nil: return Int64.max
+        }
+    }
+}
+
+/// Sizes in host labels.
+enum SizeLabel {
+    static let units: [String: Double] = [
+        "b": 1, "kb": 1e3, "kib": 1024, "mb": 1e6, "mib": 1_048_576, "gb": 1e9, "gib": 1_073_741_824, "tb": 1e12,
+        "tib": 1_099_511_627_776,
+    ]
+
+    static func bytes(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let number = trimmed.prefix { $0.isNumber || $0 == "." }
+        let unit = trimmed.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()
+        guard let value = Double(number), let factor = units[unit.isEmpty ? "b" : unit] else { return nil }
+        return Int64(value * factor)
+    }
+}
