@@ -45,6 +45,7 @@ let package = Package(
             name: "Orchestrator",
             dependencies: [
                 "TOSCA",
+                "Providers",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
@@ -58,14 +59,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Real test hosts (sshd in network namespaces) shared by the test targets.
+        .target(
+            name: "TestBeds",
+            path: "Tests/TestBeds",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ProvidersTests",
-            dependencies: ["Providers"],
+            dependencies: ["Providers", "TestBeds"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "OrchestratorTests",
-            dependencies: ["Orchestrator"],
+            dependencies: ["Orchestrator", "TestBeds"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,23 +1,24 @@
 import Foundation
+import Synchronization
 
 /// Real OpenSSH hosts in network namespaces (scripts/testbed/ssh-hosts.sh), brought up for one test and torn
 /// down after it.
-final class SSHTestBed {
-    static let script = URL(fileURLWithPath: #filePath)
+public final class SSHTestBed {
+    public static let script = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("scripts/testbed/ssh-hosts.sh")
 
     /// Network namespaces and a second sshd need root; without it the tests are skipped (and say why).
-    static var available: Bool { geteuid() == 0 && FileManager.default.fileExists(atPath: "/usr/sbin/ip") }
+    public static var available: Bool { geteuid() == 0 && FileManager.default.fileExists(atPath: "/usr/sbin/ip") }
 
-    struct Host: Decodable {
-        var name: String
-        var address: String
-        var port: Int
-        var user: String
-        var key: String
-        var hostname: String
-        var knownHosts: String
+    public struct Host: Decodable, Sendable {
+        public var name: String
+        public var address: String
+        public var port: Int
+        public var user: String
+        public var key: String
+        public var hostname: String
+        public var knownHosts: String
 
         enum CodingKeys: String, CodingKey {
             case name, address, port, user, key, hostname
@@ -25,14 +26,25 @@ final class SSHTestBed {
         }
     }
 
-    let directory: URL
-    let prefix = "dctlpt"
-    let hosts: [Host]
+    public let directory: URL
+    public let prefix: String
+    public let subnet: String
+    public let hosts: [Host]
 
-    init(hosts count: Int = 2) throws {
+    /// Beds of one test process run side by side (suites of different targets run in parallel): each takes its own
+    /// prefix and /24 subnet.
+    private static let nextIndex = Mutex(0)
+
+    public init(hosts count: Int = 2) throws {
+        let index = Self.nextIndex.withLock { value in
+            defer { value = (value + 1) % 200 }
+            return value
+        }
+        prefix = "dctlt\(index)"
+        subnet = "10.231.\(20 + index)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "deployctl-ssh-\(UUID().uuidString.prefix(8))", isDirectory: true)
-        try Self.run(["up", String(count), "--dir", directory.path, "--prefix", prefix, "--subnet", "10.231.9"])
+        try Self.run(["up", String(count), "--dir", directory.path, "--prefix", prefix, "--subnet", subnet])
         let data = try Data(contentsOf: directory.appendingPathComponent("hosts.json"))
         struct File: Decodable { var hosts: [Host] }
         hosts = try JSONDecoder().decode(File.self, from: data).hosts
@@ -42,7 +54,7 @@ final class SSHTestBed {
         try? Self.run(["down", "--dir", directory.path, "--prefix", prefix])
     }
 
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     struct ScriptFailed: Error, CustomStringConvertible {
         var description: String
