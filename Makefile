@@ -6,8 +6,8 @@ RELEASE_BIN := .build/release/deployctl
 
 .PHONY: deps build release test check lint format demo corpus bench clean
 
-# System libraries the build links, installed with apt when missing: SQLite for the state store (GRDB) and
-# libssh2 for the SSH provider.
+# What the build and tests need, installed when missing: SQLite for the state store (GRDB) and libssh2 for the
+# SSH provider (apt), and ansible-core for playbook operations (PyPI).
 SYSTEM_PACKAGES := libsqlite3-dev libssh2-1-dev
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -15,6 +15,8 @@ deps:
 		echo "installing$$missing"; \
 		apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $$missing; \
 	fi
+	@command -v ansible-playbook >/dev/null 2>&1 || { \
+		echo "installing ansible-core (playbook operations)"; python3 -m pip install -q ansible-core; }
 
 build: deps
 	$(SWIFT) build

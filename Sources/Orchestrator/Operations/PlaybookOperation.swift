@@ -1,0 +1,145 @@
+import Foundation
+import Synchronization
+
+/// A TOSCA operation implemented by an Ansible playbook, run with `ansible-playbook` against a generated inventory.
+///
+/// Inputs become extra variables through a JSON file readable only by the current user; the inventory pins each
+/// host's key and checks host keys strictly against the provider's known_hosts. Both files live in a private
+/// temporary directory removed afterwards.
+public struct PlaybookOperation: Sendable {
+    public struct Host: Sendable, Equatable {
+        public var name: String
+        public var address: String
+        public var port: Int
+        public var user: String
+        public var privateKey: String
+
+        public init(name: String, address: String, port: Int = 22, user: String, privateKey: String) {
+            self.name = name
+            self.address = address
+            self.port = port
+            self.user = user
+            self.privateKey = privateKey
+        }
+    }
+
+    public var name: String
+    public var playbook: String
+    public var hosts: [Host]
+    public var knownHosts: String
+    public var variables: [String: String]
+    public var timeout: Duration
+    /// The hosts' Python for Ansible modules; pinned because discovery can pick a shell shim that does not work
+    /// over a non-interactive SSH session.
+    public var pythonInterpreter = "/usr/bin/python3"
+
+    public init(
+        name: String, playbook: String, hosts: [Host], knownHosts: String, variables: [String: String],
+        timeout: Duration = .seconds(1800)
+    ) {
+        self.name = name
+        self.playbook = playbook
+        self.hosts = hosts
+        self.knownHosts = knownHosts
+        self.variables = variables
+        self.timeout = timeout
+    }
+
+    public struct Result: Sendable, Equatable {
+        public var exitStatus: Int32
+        public var output: String
+        public var succeeded: Bool { exitStatus == 0 }
+    }
+
+    /// The inventory as YAML (JSON is YAML): the hosts in group `all` with their connection settings.
+    func inventory() throws -> Data {
+        var hostEntries: [String: [String: String]] = [:]
+        for host in hosts {
+            hostEntries[host.name] = [
+                "ansible_host": host.address, "ansible_port": String(host.port), "ansible_user": host.user,
+                "ansible_ssh_private_key_file": host.privateKey,
+            ]
+        }
+        let document: [String: Any] = [
+            "all": [
+                "hosts": hostEntries,
+                "vars": [
+                    "ansible_ssh_common_args":
+                        "-o UserKnownHostsFile=\(knownHosts) -o StrictHostKeyChecking=yes -o BatchMode=yes",
+                    "ansible_python_interpreter": pythonInterpreter,
+                ],
+            ]
+        ]
+        return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])
+    }
+
+    public func run() throws -> Result {
+        guard let executable = Self.find("ansible-playbook") else {
+            throw OrchestratorError(
+                "ansible-missing",
+                "operation \(name) is an Ansible playbook, but ansible-playbook is not on PATH; install it with "
+                    + "`pip install ansible-core`")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "deployctl-ansible-\(UUID().uuidString)", isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw OrchestratorError(
+                "operation-setup", "operation \(name): cannot create a work directory", cause: error)
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let inventoryFile = directory.appendingPathComponent("inventory.yml")
+        let variablesFile = directory.appendingPathComponent("vars.json")
+        do {
+            try inventory().write(to: inventoryFile, options: .atomic)
+            try JSONSerialization.data(withJSONObject: variables, options: [.sortedKeys]).write(
+                to: variablesFile, options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: variablesFile.path)
+        } catch {
+            throw OrchestratorError("operation-setup", "operation \(name): cannot write its inventory", cause: error)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-i", inventoryFile.path, "-e", "@\(variablesFile.path)", playbook]
+        var environment = ProcessInfo.processInfo.environment
+        environment["ANSIBLE_NOCOLOR"] = "1"
+        environment["ANSIBLE_RETRY_FILES_ENABLED"] = "0"
+        environment["ANSIBLE_HOST_KEY_CHECKING"] = "True"
+        environment["ANSIBLE_LOCAL_TEMP"] = directory.appendingPathComponent("tmp").path
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        do {
+            try process.run()
+        } catch {
+            throw OrchestratorError("operation-setup", "operation \(name): cannot start ansible-playbook", cause: error)
+        }
+        // A watchdog stops ansible-playbook if it overruns; reading to the end of its output waits for it.
+        let timedOut = Mutex(false)
+        let watchdog = DispatchWorkItem {
+            timedOut.withLock { $0 = true }
+            process.terminate()
+        }
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: watchdog)
+        let collected = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        watchdog.cancel()
+        if timedOut.withLock({ $0 }) {
+            throw OrchestratorError("operation-timeout", "operation \(name) ran longer than \(timeout) and was stopped")
+        }
+        return Result(exitStatus: process.terminationStatus, output: String(decoding: collected, as: UTF8.self))
+    }
+
+    static func find(_ program: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

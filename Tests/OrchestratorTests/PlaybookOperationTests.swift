@@ -1,0 +1,70 @@
+import Foundation
+import TestBeds
+import Testing
+
+@testable import Orchestrator
+
+@Suite(
+    "Ansible playbook operations on real SSH hosts", .serialized,
+    .enabled(if: SSHTestBed.available, "needs root for network namespaces and sshd (scripts/testbed/ssh-hosts.sh)"),
+    .enabled(if: PlaybookOperation.find("ansible-playbook") != nil, "needs ansible-playbook (pip install ansible-core)")
+)
+struct PlaybookOperationTests {
+    func hosts(_ bed: SSHTestBed) -> [PlaybookOperation.Host] {
+        bed.hosts.map {
+            PlaybookOperation.Host(name: $0.name, address: $0.address, port: $0.port, user: $0.user, privateKey: $0.key)
+        }
+    }
+
+    @Test("a playbook runs on every host of the inventory with the inputs as variables")
+    func runPlaybook() throws {
+        let bed = try SSHTestBed(hosts: 2)
+        let playbook = bed.path("configure.yml")
+        try """
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: write the greeting where the test can read it
+              ansible.builtin.shell: echo "{{ greeting }} from $(hostname)" > {{ out_dir }}/{{ inventory_hostname }}.txt
+        """.write(toFile: playbook, atomically: true, encoding: .utf8)
+        let operation = PlaybookOperation(
+            name: "Standard.configure", playbook: playbook, hosts: hosts(bed), knownHosts: bed.hosts[0].knownHosts,
+            variables: ["greeting": "hello 'study'", "out_dir": bed.directory.path], timeout: .seconds(120))
+        let result = try operation.run()
+        #expect(result.succeeded, "\(result.output)")
+        for host in bed.hosts {
+            let text = try String(contentsOfFile: bed.path("\(host.name).txt"), encoding: .utf8)
+            #expect(text == "hello 'study' from \(host.hostname)\n")
+        }
+    }
+
+    @Test("a failing task fails the operation with Ansible's account of it")
+    func failingPlaybook() throws {
+        let bed = try SSHTestBed(hosts: 1)
+        let playbook = bed.path("broken.yml")
+        try """
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - ansible.builtin.command: /bin/false
+        """.write(toFile: playbook, atomically: true, encoding: .utf8)
+        let result = try PlaybookOperation(
+            name: "Standard.start", playbook: playbook, hosts: hosts(bed), knownHosts: bed.hosts[0].knownHosts,
+            variables: [:], timeout: .seconds(120)
+        ).run()
+        #expect(!result.succeeded)
+        #expect(result.output.contains("FAILED"))
+    }
+
+    @Test("the inventory pins keys and checks host keys strictly")
+    func inventory() throws {
+        let operation = PlaybookOperation(
+            name: "x", playbook: "p.yml",
+            hosts: [.init(name: "h1", address: "10.231.7.11", user: "root", privateKey: "/k/id_ed25519")],
+            knownHosts: "/k/known_hosts", variables: [:])
+        let text = String(decoding: try operation.inventory(), as: UTF8.self)
+        #expect(text.contains("\"ansible_ssh_private_key_file\" : \"\\/k\\/id_ed25519\""))
+        #expect(text.contains("StrictHostKeyChecking=yes"))
+        #expect(text.contains("UserKnownHostsFile=\\/k\\/known_hosts"))
+    }
+}
