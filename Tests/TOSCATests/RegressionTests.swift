@@ -271,10 +271,7 @@ struct RegressionTests {
 
     @Test("an artifact file may come from an input, and the plan resolves it")
     func artifactFileFromInput() throws {
-        let directory = try TemporaryDirectory()
-        let file = try directory.write(
-            "t.yaml",
-            """
+        let valid = """
             tosca_definitions_version: tosca_simple_yaml_1_0
             topology_template:
               inputs:
@@ -287,33 +284,20 @@ struct RegressionTests {
                     image:
                       file: { get_input: image }
                       type: tosca.artifacts.Deployment.Image.Container.Docker
-                    broken:
-                      file: { get_input: missing }
                   requirements:
                     - host: vm
-            """)
-        let invalid = ToscaProcessor.validate(path: file.path)
+            """
+        let broken = valid.replacingOccurrences(
+            of: "      requirements:",
+            with: "        broken:\n          file: { get_input: missing }\n      requirements:")
+        let directory = try TemporaryDirectory()
+        let invalid = ToscaProcessor.validate(path: try directory.write("broken.yaml", broken).path)
         #expect(
             invalid.errors.map(summary) == [
                 "14:30: error: unknown-input: get_input refers to undefined input 'missing'; expected one of: image"
             ])
-        try """
-        tosca_definitions_version: tosca_simple_yaml_1_0
-        topology_template:
-          inputs:
-            image: { type: string, default: "registry.example.org/seg:1.0" }
-          node_templates:
-            vm: { type: Compute }
-            app:
-              type: tosca.nodes.SoftwareComponent
-              artifacts:
-                image:
-                  file: { get_input: image }
-                  type: tosca.artifacts.Deployment.Image.Container.Docker
-              requirements:
-                - host: vm
-        """.write(to: file, atomically: true, encoding: .utf8)
-        let (result, plan) = ToscaProcessor.plan(path: file.path, options: ValidationOptions())
+        let (result, plan) = ToscaProcessor.plan(
+            path: try directory.write("valid.yaml", valid).path, options: ValidationOptions())
         #expect(result.errors.isEmpty)
         let app = try #require(plan?.json["nodes"]?["app"])
         #expect(app["artifacts"]?["image"]?["file"] == .string("registry.example.org/seg:1.0"))
