@@ -65,7 +65,7 @@ struct TemplateOptions: ParsableArguments {
     }
 
     func validationOptions() throws -> ValidationOptions {
-        let home = home.map { URL(fileURLWithPath: $0) } ?? ImportCache.defaultHome()
+        let home = resolvedHome(home)
         var options = ValidationOptions(importCache: ImportCache(home: home))
         if let importMap {
             do {
@@ -85,6 +85,11 @@ struct TemplateOptions: ParsableArguments {
         }
         return options
     }
+}
+
+/// deployctl's state directory: `--home`, else $DEPLOYCTL_HOME, else ~/.deployctl.
+func resolvedHome(_ option: String?) -> URL {
+    option.map { URL(fileURLWithPath: $0) } ?? ImportCache.defaultHome()
 }
 
 /// A usage or I/O problem: printed plainly, exit code 2.

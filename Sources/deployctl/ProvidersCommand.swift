@@ -23,7 +23,7 @@ struct ProvidersCommand: ParsableCommand {
         var providers: String?
 
         func load() throws -> ProvidersFile {
-            let home = home.map { URL(fileURLWithPath: $0) } ?? ImportCache.defaultHome()
+            let home = resolvedHome(home)
             let path = providers ?? ProvidersFile.defaultPath(home: home).path
             do {
                 return try ProvidersFile.load(path)

@@ -17,7 +17,7 @@ struct Types: ParsableCommand {
             name: .customLong("home"), help: "deployctl's state directory (default: $DEPLOYCTL_HOME or ~/.deployctl).")
         var home: String?
 
-        var cache: ImportCache { ImportCache(home: home.map { URL(fileURLWithPath: $0) } ?? ImportCache.defaultHome()) }
+        var cache: ImportCache { ImportCache(home: resolvedHome(home)) }
     }
 
     struct Add: ParsableCommand {

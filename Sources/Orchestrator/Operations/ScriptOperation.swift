@@ -44,21 +44,21 @@ public struct ScriptOperation: Sendable {
         let scriptPath = base + ".sh"
         let environmentPath = base + ".env"
         let outputsPath = base + ".outputs"
-        var environment = inputs.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quote($0.value))" }
-        environment.append("DEPLOYCTL_OUTPUTS=\(Self.quote(outputsPath))")
+        var environment = inputs.sorted { $0.key < $1.key }.map { "\($0.key)=\(shellQuote($0.value))" }
+        environment.append("DEPLOYCTL_OUTPUTS=\(shellQuote(outputsPath))")
         do {
-            _ = try session.run("mkdir -p \(Self.quote(workDirectory)) && chmod 700 \(Self.quote(workDirectory))")
+            _ = try session.run("mkdir -p \(shellQuote(workDirectory)) && chmod 700 \(shellQuote(workDirectory))")
             try session.upload(
                 Data((environment.joined(separator: "\n") + "\n").utf8), to: environmentPath, mode: 0o600)
             try session.upload(script, to: scriptPath, mode: 0o700)
             let command = """
-                rm -f \(Self.quote(outputsPath)); cd \(Self.quote(workDirectory)) && \
-                (set -a; . \(Self.quote(environmentPath)); rm -f \(Self.quote(environmentPath)); set +a; \
-                exec /bin/sh \(Self.quote(scriptPath)))
+                rm -f \(shellQuote(outputsPath)); cd \(shellQuote(workDirectory)) && \
+                (set -a; . \(shellQuote(environmentPath)); rm -f \(shellQuote(environmentPath)); set +a; \
+                exec /bin/sh \(shellQuote(scriptPath)))
                 """
             let result = try session.run(command)
             let outputs = try session.run(
-                "cat \(Self.quote(outputsPath)) 2>/dev/null; rm -f \(Self.quote(outputsPath))")
+                "cat \(shellQuote(outputsPath)) 2>/dev/null; rm -f \(shellQuote(outputsPath))")
             return Result(
                 exitStatus: result.exitStatus, stdout: result.stdout, stderr: result.stderr,
                 outputs: Self.parseOutputs(outputs.stdout))
@@ -71,10 +71,6 @@ public struct ScriptOperation: Sendable {
     static func isEnvironmentName(_ name: String) -> Bool {
         guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
         return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
-    }
-
-    static func quote(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// `NAME=VALUE` lines; later lines win, blank and malformed lines are ignored.

@@ -130,7 +130,7 @@ struct Claim: Equatable {
 }
 
 /// Single-quotes a word for the remote POSIX shell.
-func shellQuote(_ word: String) -> String {
+public func shellQuote(_ word: String) -> String {
     "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 

@@ -82,13 +82,6 @@ struct Planner {
 
     // MARK: Instances
 
-    private func hostName(of node: NodeTemplate) -> String? {
-        node.requirements.first {
-            $0.target != nil
-                && registry.derives($0.relationshipType ?? "", from: "tosca.relationships.HostedOn", .relationship)
-        }?.target
-    }
-
     /// Instance counts: a scalable node's default_instances (or min_instances), a Scaling policy's, and for hosted
     /// nodes the count of their host.
     private func instanceCounts() -> [String: Int] {
@@ -122,7 +115,7 @@ struct Planner {
         // Hosted nodes follow their host (resolved to a fixpoint along hosting chains).
         for _ in 0..<topology.nodes.count {
             for node in topology.nodes {
-                if let host = hostName(of: node), let hostCount = counts[host] { counts[node.name] = hostCount }
+                if let host = node.host(registry), let hostCount = counts[host] { counts[node.name] = hostCount }
             }
         }
         return counts
@@ -435,7 +428,7 @@ struct Planner {
             {
                 return resolve(value, context: owner.name, depth: depth + 1)
             }
-            if entity == "HOST", let host = hostName(of: owner) {
+            if entity == "HOST", let host = owner.host(registry) {
                 let rewritten = YNode(
                     .mapping([
                         YPair(
@@ -477,7 +470,7 @@ struct Planner {
         switch entity {
         case "SELF": return context.flatMap { topology.node(named: $0) }
         case "HOST":
-            return context.flatMap { topology.node(named: $0) }.flatMap(hostName(of:)).flatMap {
+            return context.flatMap { topology.node(named: $0) }.flatMap { $0.host(registry) }.flatMap {
                 topology.node(named: $0)
             }
         case "SOURCE", "TARGET": return nil

@@ -29,6 +29,16 @@ struct NodeTemplate: Sendable {
     var scaling = Scaling()
 
     func property(_ name: String) -> YNode? { properties.first { $0.0 == name }?.1 }
+
+    /// The node template this one is hosted on: the target of its first bound requirement whose relationship
+    /// derives from HostedOn.
+    func host(_ registry: TypeRegistry) -> String? {
+        requirements.first { requirement in
+            requirement.target != nil
+                && registry.derives(
+                    requirement.relationshipType ?? "", from: "tosca.relationships.HostedOn", .relationship)
+        }?.target
+    }
 }
 
 /// A scalable capability's bounds as written; values may be functions (`get_input`), resolved by the caller.

@@ -547,12 +547,7 @@ final class TopologyValidator {
 
     /// The node a node is hosted on (through a HostedOn relationship), if any.
     func host(of name: String) -> String? {
-        guard let node = topology.node(named: name) else { return nil }
-        for requirement in node.requirements {
-            guard let target = requirement.target, let relationship = requirement.relationshipType else { continue }
-            if registry.derives(relationship, from: "tosca.relationships.HostedOn", .relationship) { return target }
-        }
-        return nil
+        topology.node(named: name)?.host(registry)
     }
 
     /// Requirements must not form a cycle (a → b → a): no deployment order could satisfy it. Each cycle is
