@@ -55,6 +55,7 @@ let package = Package(
             dependencies: [
                 "TOSCA",
                 "Providers",
+                "Orchestrator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -30,8 +30,86 @@ public struct ProvisionedCompute: Sendable, Equatable {
     public var publicAddress: String?
 }
 
+/// What a Storage node asks of the provider. `existingID` names a volume made elsewhere (TOSCA `volume_id`): the
+/// provider checks nothing is created for it and never deletes it.
+public struct VolumeRequest: Sendable, Equatable {
+    public var deployment: String
+    public var instance: String
+    public var name: String
+    public var sizeBytes: Int64
+    public var existingID: String?
+
+    public init(deployment: String, instance: String, name: String, sizeBytes: Int64 = 0, existingID: String? = nil) {
+        self.deployment = deployment
+        self.instance = instance
+        self.name = name
+        self.sizeBytes = sizeBytes
+        self.existingID = existingID
+    }
+}
+
+public struct ProvisionedVolume: Sendable, Equatable {
+    public var providerID: String
+
+    public init(providerID: String) { self.providerID = providerID }
+}
+
+/// Attaching a volume to a compute resource (a TOSCA AttachesTo relationship).
+public struct AttachmentRequest: Sendable, Equatable {
+    public var deployment: String
+    /// The compute instance, such as `front[0]`.
+    public var instance: String
+    /// The attachment's own deterministic name.
+    public var name: String
+    public var volumeID: String
+    /// The volume's instance, such as `data_volume[0]`.
+    public var volumeInstance: String
+    public var computeID: String
+    /// Where the volume appears on the host (`location`/`mount_path`); nil leaves it to the provider.
+    public var location: String?
+    public var readOnly: Bool
+
+    public init(
+        deployment: String, instance: String, name: String, volumeID: String, volumeInstance: String,
+        computeID: String, location: String?, readOnly: Bool
+    ) {
+        self.volumeInstance = volumeInstance
+        self.deployment = deployment
+        self.instance = instance
+        self.name = name
+        self.volumeID = volumeID
+        self.computeID = computeID
+        self.location = location
+        self.readOnly = readOnly
+    }
+}
+
+public struct ProvisionedAttachment: Sendable, Equatable {
+    public var providerID: String
+    /// Where the volume is reachable on the host (a mount point or a block device).
+    public var location: String?
+
+    public init(providerID: String, location: String?) {
+        self.providerID = providerID
+        self.location = location
+    }
+}
+
+/// How the orchestrator reaches a compute resource to run operations on it.
+public struct HostAccess: Sendable, Equatable {
+    public var endpoint: SSHEndpoint
+    /// A directory on the host owned by this resource for operation files; removed with the resource.
+    public var workDirectory: String
+
+    public init(endpoint: SSHEndpoint, workDirectory: String) {
+        self.endpoint = endpoint
+        self.workDirectory = workDirectory
+    }
+}
+
 /// A resource found by the deployment tag, for reconciling the ledger after a crash.
 public struct TaggedResource: Sendable, Equatable {
+    /// `compute`, `volume` or `attachment`.
     public var kind: String
     public var name: String
     public var providerID: String
@@ -64,6 +142,28 @@ public protocol Provider: Sendable {
     /// Deletes a compute resource by its name; `providerID` narrows the search when known. Idempotent.
     func deleteCompute(name: String, providerID: String?) async throws(ProviderError)
 
+    /// Creates (or finds again) a volume; for `existingID` only checks that the provider can use it.
+    func createVolume(_ request: VolumeRequest) async throws(ProviderError) -> ProvisionedVolume
+
+    /// Deletes a volume deployctl created. Idempotent.
+    func deleteVolume(name: String, providerID: String?) async throws(ProviderError)
+
+    /// Makes a volume available on a compute resource. Idempotent for the same attachment name.
+    func attachVolume(_ request: AttachmentRequest) async throws(ProviderError) -> ProvisionedAttachment
+
+    /// Undoes an attachment by its name; the data stays on the volume. Idempotent.
+    func detachVolume(name: String, providerID: String?) async throws(ProviderError)
+
+    /// How to reach a compute resource (by its provider id) over SSH to run operations.
+    func access(computeID: String, name: String) throws(ProviderError) -> HostAccess
+
     /// Every resource tagged with the deployment, whether or not the ledger knows its provider id.
     func resources(deployment: String) async throws(ProviderError) -> [TaggedResource]
+}
+
+extension ProviderError {
+    /// Failures worth retrying: the network or the host's SSH server, not the request itself.
+    public var isTransient: Bool {
+        ["ssh-connect", "ssh-handshake", "ssh-channel", "ssh-transfer", "transient"].contains(code)
+    }
 }

@@ -8,6 +8,8 @@ public struct ValidationOptions: Sendable {
     public var inputs: [String: String]
     /// Whether to report required inputs that have neither a value nor a default (plan needs them; validate not).
     public var requireInputs: Bool
+    /// Instance counts that replace a scalable node's default (`deployctl scale`), by node template name.
+    public var instanceCounts: [String: Int] = [:]
 
     public init(
         importCache: ImportCache? = nil, importMap: ImportMap = ImportMap(), inputs: [String: String] = [:],

@@ -14,7 +14,10 @@ struct Deployctl: AsyncParsableCommand {
             Exit codes: 0 valid, 1 invalid template, 2 usage or I/O error.
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, PlanCommand.self, Types.self, ProvidersCommand.self]
+        subcommands: [
+            Validate.self, PlanCommand.self, Up.self, Status.self, Outputs.self, SSH.self, Scale.self, Down.self,
+            List.self, Types.self, ProvidersCommand.self,
+        ]
     )
 
     /// ArgumentParser exits 64 on usage errors; deployctl promises 2.

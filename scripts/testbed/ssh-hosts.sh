@@ -377,7 +377,7 @@ cmd_up() {
     } >"$dir/hosts.json"
 
     {
-        printf 'providers:\n  testbed:\n    type: ssh\n    known_hosts: %s\n    hosts:\n' "$dir/known_hosts"
+        printf 'providers:\n  testbed:\n    type: ssh\n    known_hosts: %s\n    state_dir: %s\n    hosts:\n' "$dir/known_hosts" "$dir/remote"
         for ((i = 1; i <= n; i++)); do
             local labels='cpus: 2, mem: 4 GB'
             ((n >= 3 && i == n)) && labels+=', gpus: 1'

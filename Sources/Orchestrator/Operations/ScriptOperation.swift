@@ -32,7 +32,7 @@ public struct ScriptOperation: Sendable {
     }
 
     /// Uploads and runs the script; a non-zero exit is a result, not an error (the caller decides: degraded).
-    public func run(on session: SSHSession) throws -> Result {
+    public func run(on session: SSHSession, timeout: Duration? = nil) throws -> Result {
         for key in inputs.keys where !Self.isEnvironmentName(key) {
             throw OrchestratorError(
                 "bad-input-name",
@@ -56,7 +56,7 @@ public struct ScriptOperation: Sendable {
                 (set -a; . \(shellQuote(environmentPath)); rm -f \(shellQuote(environmentPath)); set +a; \
                 exec /bin/sh \(shellQuote(scriptPath)))
                 """
-            let result = try session.run(command)
+            let result = try session.run(command, timeout: timeout)
             let outputs = try session.run(
                 "cat \(shellQuote(outputsPath)) 2>/dev/null; rm -f \(shellQuote(outputsPath))")
             return Result(

@@ -6,27 +6,42 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     public static let databaseTableName = "deployments"
 
     public enum Status: String, Codable, Sendable, DatabaseValueConvertible {
-        case deploying, deployed, degraded, deleting, deleted, failed
+        /// `up` or `scale` is running, or was killed while running (`up` again resumes).
+        case deploying
+        case deployed
+        /// Some steps failed; healthy nodes were kept. `up` again retries what failed.
+        case degraded
+        /// Stopped by Ctrl-C; `up` again resumes.
+        case interrupted
+        case deleting, deleted, failed
     }
 
     public var name: String
+    /// The template's absolute path.
     public var template: String
-    /// Input values as JSON. Callers pass only values that are not secret.
+    /// Input values (YAML text by input name) as JSON. Callers pass only values that are not secret.
     public var inputs: String
+    /// The provider it was deployed with.
+    public var provider: String = ""
+    /// Instance counts set by `scale`, by node, as JSON.
+    public var counts: String = "{}"
     public var status: Status
     public var error: String?
     public var createdAt: Date
     public var updatedAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case name, template, inputs, status, error
+        case name, template, inputs, provider, counts, status, error
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
 
-    public init(name: String, template: String, inputs: String = "{}", status: Status = .deploying, now: Date = Date())
-    {
+    public init(
+        name: String, template: String, inputs: String = "{}", provider: String = "", status: Status = .deploying,
+        now: Date = Date()
+    ) {
         self.name = name
+        self.provider = provider
         self.template = template
         self.inputs = inputs
         self.status = status
@@ -87,6 +102,23 @@ public struct StateStore: Sendable {
                 table.uniqueKey(["deployment", "name"])
             }
         }
+        migrator.registerMigration("v2: steps, provider and counts") { db in
+            try db.alter(table: "deployments") { table in
+                table.add(column: "provider", .text).notNull().defaults(to: "")
+                table.add(column: "counts", .text).notNull().defaults(to: "{}")
+            }
+            try db.create(table: "steps") { table in
+                table.column("deployment", .text).notNull().references("deployments", onDelete: .cascade)
+                table.column("step", .text).notNull()
+                table.column("instance", .text).notNull()
+                table.column("status", .text).notNull()
+                table.column("attempts", .integer).notNull()
+                table.column("error", .text)
+                table.column("outputs", .text).notNull()
+                table.column("updated_at", .datetime).notNull()
+                table.primaryKey(["deployment", "step"])
+            }
+        }
         return migrator
     }
 
@@ -138,7 +170,34 @@ public struct StateStore: Sendable {
                 )
             }
             try LedgerEntry.filter(Column("deployment") == name).deleteAll(db)
+            try StepRecord.filter(Column("deployment") == name).deleteAll(db)
             try DeploymentRecord.deleteOne(db, key: name)
+        }
+    }
+
+    /// Updates what `up` and `scale` may change: the template path, non-secret inputs, provider and counts.
+    public func update(_ deployment: DeploymentRecord) throws {
+        try write("update deployment '\(deployment.name)'") { db in try deployment.update(db) }
+    }
+
+    // MARK: Steps
+
+    public func steps(of deployment: String) throws -> [String: StepRecord] {
+        try read { db in
+            let rows = try StepRecord.filter(Column("deployment") == deployment).fetchAll(db)
+            return Dictionary(rows.map { ($0.step, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    public func save(_ step: StepRecord) throws {
+        try write("record step \(step.step)") { db in try step.save(db) }
+    }
+
+    /// Forgets the steps of instances that are gone (scaled in), so that a later scale-out runs them again.
+    public func forgetSteps(of deployment: String, instances: Set<String>) throws {
+        try write("forget steps") { db in
+            _ = try StepRecord.filter(Column("deployment") == deployment && instances.contains(Column("instance")))
+                .deleteAll(db)
         }
     }
 
@@ -147,10 +206,12 @@ public struct StateStore: Sendable {
     /// Records that a resource is about to be created and returns its entry. Idempotent: asking again for the same
     /// instance and kind returns the existing entry (a resumed `up` does not create a duplicate); a resource that
     /// was deleted is brought back to `intended`.
+    /// `key` tells apart several resources of one kind on one instance (an attachment per volume); it defaults to
+    /// the kind and goes into the name.
     public func intend(
-        deployment: String, instance: String, kind: String, provider: String, now: Date = Date()
+        deployment: String, instance: String, kind: String, key: String? = nil, provider: String, now: Date = Date()
     ) throws -> LedgerEntry {
-        let name = ResourceName.make(deployment: deployment, instance: instance, kind: kind)
+        let name = ResourceName.make(deployment: deployment, instance: instance, kind: key ?? kind)
         return try write("record intended \(kind) of \(instance)") { db in
             if var existing = try LedgerEntry.filter(Column("deployment") == deployment && Column("name") == name)
                 .fetchOne(db)
@@ -229,6 +290,7 @@ public struct StateStore: Sendable {
         }
     }
 
+    @discardableResult
     private func write<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
         do {
             return try database.write(body)

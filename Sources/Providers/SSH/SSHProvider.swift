@@ -93,15 +93,140 @@ public struct SSHProvider: Provider {
         }
     }
 
-    public func resources(deployment: String) async throws(ProviderError) -> [TaggedResource] {
-        var found: [TaggedResource] = []
+    // MARK: Volumes
+
+    /// SSH hosts have no storage service: a volume is a directory, `<state>/volumes/<name>`, made on the host it is
+    /// first attached to (hosts that share that path share the volume). An existing volume (`volume_id`) is an
+    /// absolute path on the hosts; deployctl never deletes it.
+    public func createVolume(_ request: VolumeRequest) async throws(ProviderError) -> ProvisionedVolume {
+        if let existing = request.existingID {
+            guard existing.hasPrefix("/") else {
+                throw ProviderError(
+                    "bad-volume-id", provider: name,
+                    "volume_id '\(existing)' of \(request.instance): on an ssh provider a volume is a directory on "
+                        + "the hosts; give its absolute path")
+            }
+            return ProvisionedVolume(providerID: existing)
+        }
+        return ProvisionedVolume(providerID: request.name)
+    }
+
+    private func volumeDirectory(_ volumeID: String) -> String {
+        volumeID.hasPrefix("/") ? volumeID : "\(config.stateDirectory)/volumes/\(volumeID)"
+    }
+
+    public func deleteVolume(name resource: String, providerID: String?) async throws(ProviderError) {
+        if providerID?.hasPrefix("/") == true { return }  // someone else's volume
+        let directory = volumeDirectory(resource)
+        let tag = "\(directory)/.deployctl-volume"
         for host in config.hosts {
             let session = try session(host)
-            let result = try run(session, "cat \(shellQuote(claimPath(host))) 2>/dev/null || true", on: host)
+            // Only a directory whose tag names this resource is removed.
+            _ = try run(
+                session,
+                "if [ -f \(shellQuote(tag)) ] && cut -f3 \(shellQuote(tag)) | grep -qxF \(shellQuote(resource)); then "
+                    + "rm -rf \(shellQuote(directory)); fi",
+                on: host)
+        }
+    }
+
+    public func attachVolume(_ request: AttachmentRequest) async throws(ProviderError) -> ProvisionedAttachment {
+        guard let host = config.hosts.first(where: { $0.name == request.computeID }) else {
+            throw ProviderError("unknown-host", provider: name, "no host named '\(request.computeID)'")
+        }
+        let source = volumeDirectory(request.volumeID)
+        let location = request.location ?? "\(config.stateDirectory)/mnt/\(request.name)"
+        guard location.hasPrefix("/") else {
+            throw ProviderError(
+                "bad-location", provider: name, "attachment location '\(location)' must be an absolute path")
+        }
+        let record = "\(config.stateDirectory)/attachments/\(request.name)"
+        let line = [request.deployment, request.instance, request.name, location].joined(separator: "\t")
+        let volumeTag = Claim(deployment: request.deployment, instance: request.volumeInstance, name: request.volumeID)
+            .line
+        // The record is written before the link, so a crash in between leaves something `resources` finds.
+        var script = "set -e\n"
+        if request.volumeID.hasPrefix("/") {
+            script +=
+                "[ -d \(shellQuote(source)) ] || { echo \"volume \(source) does not exist on this host\" >&2; exit 3; }\n"
+        } else {
+            script += """
+                mkdir -p \(shellQuote(source))
+                [ -f \(shellQuote(source + "/.deployctl-volume")) ] || \
+                printf '%s\\n' \(shellQuote(volumeTag)) > \(shellQuote(source + "/.deployctl-volume"))
+
+                """
+        }
+        script += """
+            mkdir -p \(shellQuote(config.stateDirectory + "/attachments")) "$(dirname \(shellQuote(location)))"
+            printf '%s\\n' \(shellQuote(line)) > \(shellQuote(record))
+            if [ -L \(shellQuote(location)) ]; then
+              [ "$(readlink \(shellQuote(location)))" = \(shellQuote(source)) ] || \
+              { echo "\(location) already links elsewhere" >&2; exit 3; }
+            elif [ -e \(shellQuote(location)) ]; then
+              echo "\(location) exists and is not a deployctl attachment" >&2; exit 3
+            else
+              ln -s \(shellQuote(source)) \(shellQuote(location))
+            fi
+            """
+        let session = try session(host)
+        let result = try run(session, script, on: host)
+        guard result.exitStatus == 0 else {
+            throw ProviderError(
+                "attach-failed", provider: name,
+                "attaching \(request.volumeID) at \(location) on \(host.name) failed: "
+                    + result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return ProvisionedAttachment(providerID: host.name, location: location)
+    }
+
+    public func detachVolume(name resource: String, providerID: String?) async throws(ProviderError) {
+        let record = "\(config.stateDirectory)/attachments/\(resource)"
+        for host in config.hosts where providerID == nil || host.name == providerID {
+            let session = try session(host)
+            _ = try run(
+                session,
+                "if [ -f \(shellQuote(record)) ]; then loc=$(cut -f4 \(shellQuote(record))); "
+                    + "[ -L \"$loc\" ] && rm -f \"$loc\"; rm -f \(shellQuote(record)); fi",
+                on: host)
+        }
+    }
+
+    public func access(computeID: String, name resource: String) throws(ProviderError) -> HostAccess {
+        guard let host = config.hosts.first(where: { $0.name == computeID }) else {
+            throw ProviderError("unknown-host", provider: name, "no host named '\(computeID)' in provider \(name)")
+        }
+        return HostAccess(
+            endpoint: config.endpoint(host, acceptNewHostKey: acceptNewHostKeys, timeout: timeout),
+            workDirectory: "\(config.stateDirectory)/work/\(resource)")
+    }
+
+    // MARK: Reconciling
+
+    public func resources(deployment: String) async throws(ProviderError) -> [TaggedResource] {
+        var found: [TaggedResource] = []
+        let state = shellQuote(config.stateDirectory)
+        for host in config.hosts {
+            let session = try session(host)
+            let command = """
+                sed 's/^/compute\t/' \(shellQuote(claimPath(host))) 2>/dev/null; \
+                for f in \(state)/volumes/*/.deployctl-volume; do [ -f "$f" ] && sed 's/^/volume\t/' "$f"; done; \
+                for f in \(state)/attachments/*; do [ -f "$f" ] && cut -f1-3 "$f" | sed 's/^/attachment\t/'; done; true
+                """
+            let result = try run(session, command, on: host)
             for line in result.stdout.split(separator: "\n") {
-                guard let claim = Claim(line: String(line)), claim.deployment == deployment else { continue }
-                found.append(
-                    TaggedResource(kind: "compute", name: claim.name, providerID: host.name, instance: claim.instance))
+                guard let tab = line.firstIndex(of: "\t"),
+                    let claim = Claim(line: String(line[line.index(after: tab)...])),
+                    claim.deployment == deployment
+                else { continue }
+                let kind = String(line[..<tab])
+                let resource = TaggedResource(
+                    kind: kind, name: claim.name, providerID: host.name, instance: claim.instance)
+                // A volume shared by hosts that share the path is one resource.
+                if kind == "volume", found.contains(where: { $0.kind == "volume" && $0.name == claim.name }) {
+                    continue
+                }
+                found.append(resource)
             }
         }
         return found
@@ -155,14 +280,14 @@ extension SSHHostConfig {
     }
 }
 
-/// Sizes in host labels.
-enum SizeLabel {
+/// Sizes in host labels and TOSCA scalar-unit.size values (`32 GB`, `64GiB`, `4096 MB`, plain bytes).
+public enum SizeLabel {
     static let units: [String: Double] = [
         "b": 1, "kb": 1e3, "kib": 1024, "mb": 1e6, "mib": 1_048_576, "gb": 1e9, "gib": 1_073_741_824, "tb": 1e12,
         "tib": 1_099_511_627_776,
     ]
 
-    static func bytes(_ text: String) -> Int64? {
+    public static func bytes(_ text: String) -> Int64? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let number = trimmed.prefix { $0.isNumber || $0 == "." }
         let unit = trimmed.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()

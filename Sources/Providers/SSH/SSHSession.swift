@@ -80,8 +80,17 @@ public final class SSHSession {
         if socket >= 0 { close(socket) }
     }
 
-    /// Runs `command` through the remote shell and collects its output and exit status.
-    public func run(_ command: String) throws(SSHError) -> CommandResult {
+    /// Runs `command` through the remote shell and collects its output and exit status. `timeout` bounds how long
+    /// the command may stay silent (default: the endpoint's timeout).
+    public func run(_ command: String, timeout: Duration? = nil) throws(SSHError) -> CommandResult {
+        if let timeout, let session {
+            libssh2_session_set_timeout(session, Int(timeout.components.seconds * 1000))
+        }
+        defer {
+            if timeout != nil, let session {
+                libssh2_session_set_timeout(session, Int(endpoint.timeout.components.seconds * 1000))
+            }
+        }
         let channel = try openChannel()
         defer { libssh2_channel_free(channel) }
         guard dctl_channel_exec(channel, command) == 0 else {

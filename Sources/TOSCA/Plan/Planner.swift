@@ -5,6 +5,7 @@ struct Planner {
     let topology: Topology
     let registry: TypeRegistry
     let inputValues: [String: YNode]
+    var countOverrides: [String: Int] = [:]
     let sink: DiagnosticSink
 
     static let relationshipKinds = ["HostedOn", "AttachesTo", "ConnectsTo", "RoutesTo", "DependsOn"]
@@ -110,6 +111,7 @@ struct Planner {
                     }
                 }
             }
+            if let override = countOverrides[node.name] { count = override }
             counts[node.name] = max(0, count)
         }
         // Hosted nodes follow their host (resolved to a fixpoint along hosting chains).
@@ -497,8 +499,14 @@ extension ToscaProcessor {
             return (result, nil)
         }
         let sink = DiagnosticSink()
-        let plan = Planner(topology: topology, registry: registry, inputValues: result.inputValues, sink: sink).plan(
-            template: path, version: result.version?.rawValue ?? "")
+        for (node, _) in options.instanceCounts where topology.node(named: node) == nil {
+            sink.error(
+                "unknown-node", "there is no node template named '\(node)' to set the count of", at: nil, path: "")
+        }
+        let plan = Planner(
+            topology: topology, registry: registry, inputValues: result.inputValues,
+            countOverrides: options.instanceCounts, sink: sink
+        ).plan(template: path, version: result.version?.rawValue ?? "")
         result.diagnostics += sink.all
         return (result, result.isValid ? plan : nil)
     }

@@ -1,0 +1,515 @@
+import Foundation
+import Providers
+import TOSCA
+
+/// How the deployer runs a plan.
+public struct DeployOptions: Sendable {
+    /// Steps of one level in flight at once.
+    public var concurrency = 8
+    /// Tries per step for transient failures (an unreachable host, a dropped SSH connection).
+    public var attempts = 3
+    /// The first retry's delay; it doubles per attempt, with ±50% jitter.
+    public var backoff: Duration = .milliseconds(500)
+    /// For operations whose implementation gives no `timeout`.
+    public var operationTimeout: Duration = .seconds(1800)
+
+    public init() {}
+}
+
+/// A step that failed, and why.
+public struct StepFailure: Sendable, Equatable {
+    public var step: String
+    public var error: String
+}
+
+/// What `up` did.
+public struct UpResult: Sendable {
+    public var status: DeploymentRecord.Status
+    public var failed: [StepFailure]
+    /// Steps not run because something they wait for failed.
+    public var blocked: [String]
+    /// Steps run now (not counting those done by an earlier run).
+    public var ran: Int
+    public var total: Int
+    /// Instances removed because the plan no longer has them (scale-in).
+    public var removed: [String]
+}
+
+/// What `down` (or removing instances) did; `remaining` lists ledger entries that could not be removed yet.
+public struct TeardownResult: Sendable {
+    public var removed: [LedgerEntry]
+    public var remaining: [LedgerEntry]
+    public var warnings: [String]
+}
+
+/// A failure inside a step; transient ones are retried.
+struct StepError: Error, CustomStringConvertible {
+    var description: String
+    var transient = false
+}
+
+/// Turns a plan into resources and configured software, and back. Everything it creates is recorded in the ledger
+/// before the provider call that creates it, so any run — `up` again or `down` — picks up after a crash.
+public struct Deployer: Sendable {
+    public let store: StateStore
+    public let provider: any Provider
+    public var options: DeployOptions
+    public var progress: any ProgressSink
+
+    public init(
+        store: StateStore, provider: any Provider, options: DeployOptions = DeployOptions(),
+        progress: any ProgressSink = SilentProgress()
+    ) {
+        self.store = store
+        self.provider = provider
+        self.options = options
+        self.progress = progress
+    }
+
+    /// relationship `remove_*` operations run when an instance leaves, never on the way up.
+    static func isDeferred(_ step: Plan.Step) -> Bool {
+        step.interface == "Configure" && (step.operation?.hasPrefix("remove_") ?? false)
+    }
+
+    func runtime(_ deployment: String, _ plan: Plan) throws -> RuntimeValues {
+        RuntimeValues(plan: plan, ledger: try store.resources(of: deployment), steps: try store.steps(of: deployment))
+    }
+
+    // MARK: up
+
+    /// Brings the deployment to the plan: removes instances the plan no longer has (their stop/delete and
+    /// remove_* operations from `previous`, the plan they were made with), then runs every step not yet done,
+    /// level by level, in parallel within a level. A failed step blocks only what waits for it.
+    public func up(deployment: String, plan: Plan, previous: Plan? = nil) async throws -> UpResult {
+        try store.setStatus(of: deployment, .deploying)
+        let wanted = Set(plan.instances.map(\.id))
+        let ledgerInstances = Set(try store.liveResources(of: deployment).map(\.instance))
+        let stepInstances = Set(try store.steps(of: deployment).values.map(\.instance))
+        let stale = ledgerInstances.union(stepInstances).subtracting(wanted)
+        var removed: [String] = []
+        if !stale.isEmpty {
+            let teardown = try await self.teardown(deployment: deployment, plan: previous ?? plan, only: stale)
+            guard teardown.remaining.isEmpty else {
+                let names = teardown.remaining.map { "\($0.kind) \($0.name)" }.joined(separator: ", ")
+                try store.setStatus(of: deployment, .degraded, error: "could not remove \(names)")
+                throw OrchestratorError(
+                    "teardown-incomplete", "could not remove \(names) of instances the plan no longer has")
+            }
+            removed = stale.sorted()
+        }
+
+        let active = plan.steps.filter { !Self.isDeferred($0) }
+        var done = Set(try store.steps(of: deployment).values.filter { $0.status == .done }.map(\.step))
+        done.formIntersection(active.map(\.id))
+        let total = active.count
+        var failed: [StepFailure] = []
+        var blocked: [String] = []
+        var ran = 0
+        var interrupted = false
+        let byID = Dictionary(active.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
+        for level in plan.levels {
+            if Task.isCancelled {
+                interrupted = true
+                break
+            }
+            var runnable: [Plan.Step] = []
+            for id in level {
+                guard let step = byID[id], !done.contains(id) else { continue }
+                if let waiting = step.after.first(where: { byID[$0] != nil && !done.contains($0) }) {
+                    blocked.append(id)
+                    try store.save(
+                        StepRecord(
+                            deployment: deployment, step: id, instance: step.instance, status: .blocked,
+                            error: "waits for \(waiting), which did not complete"))
+                    progress.report(.blocked(step: id, waitingFor: waiting))
+                    continue
+                }
+                runnable.append(step)
+            }
+            let doneBefore = done.count
+            let results = await runLevel(runnable, deployment: deployment, plan: plan, done: doneBefore, total: total)
+            for (step, outcome) in results {
+                ran += 1
+                switch outcome {
+                case .success: done.insert(step)
+                case .failure(let error): failed.append(StepFailure(step: step, error: error.description))
+                }
+            }
+            if results.count < runnable.count { interrupted = true }
+        }
+        let status: DeploymentRecord.Status
+        var summary: String?
+        if interrupted || Task.isCancelled {
+            status = .interrupted
+            summary = "interrupted; run `deployctl up` again to resume"
+        } else if failed.isEmpty && blocked.isEmpty {
+            status = .deployed
+        } else {
+            status = .degraded
+            summary = failed.map { "\($0.step): \($0.error)" }.joined(separator: "; ")
+        }
+        try store.setStatus(of: deployment, status, error: summary)
+        return UpResult(
+            status: status, failed: failed, blocked: blocked, ran: ran, total: total, removed: removed)
+    }
+
+    /// Runs one level's steps, at most `concurrency` at a time; stops starting new ones when cancelled.
+    private func runLevel(_ steps: [Plan.Step], deployment: String, plan: Plan, done: Int, total: Int) async
+        -> [(String, Result<Void, StepError>)]
+    {
+        await withTaskGroup(of: (String, Result<Void, StepError>, Duration).self) { group in
+            var pending = steps[...]
+            var running: [String] = []
+            var finished = done
+            var results: [(String, Result<Void, StepError>)] = []
+            func launch() {
+                guard !Task.isCancelled, let step = pending.popFirst() else { return }
+                running.append(step.id)
+                progress.report(.started(step: step.id, running: running, done: finished, total: total))
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let outcome = await self.run(step, deployment: deployment, plan: plan)
+                    return (step.id, outcome, ContinuousClock.now - started)
+                }
+            }
+            for _ in 0..<max(1, options.concurrency) { launch() }
+            while let (id, outcome, elapsed) = await group.next() {
+                running.removeAll { $0 == id }
+                if case .success = outcome {
+                    finished += 1
+                    progress.report(.finished(step: id, seconds: Self.seconds(elapsed), done: finished, total: total))
+                }
+                results.append((id, outcome))
+                launch()
+            }
+            return results
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// One step with retries for transient failures; its record says where it stands at every moment.
+    private func run(_ step: Plan.Step, deployment: String, plan: Plan) async -> Result<Void, StepError> {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try store.save(
+                    StepRecord(
+                        deployment: deployment, step: step.id, instance: step.instance, status: .running,
+                        attempts: attempt))
+                let outputs = try await execute(step, deployment: deployment, plan: plan)
+                try store.save(
+                    StepRecord(
+                        deployment: deployment, step: step.id, instance: step.instance, status: .done,
+                        attempts: attempt, outputs: outputs))
+                Failpoint.hit("step.done")
+                return .success(())
+            } catch {
+                let failure = (error as? StepError) ?? StepError(description: String(describing: error))
+                let retry = failure.transient && attempt < options.attempts && !Task.isCancelled
+                let delay = retry ? backoff(attempt) : nil
+                progress.report(
+                    .failed(
+                        step: step.id, error: failure.description, attempt: attempt,
+                        retryIn: delay.map(Self.seconds)))
+                if let delay {
+                    try? await Task.sleep(for: delay)
+                    continue
+                }
+                try? store.save(
+                    StepRecord(
+                        deployment: deployment, step: step.id, instance: step.instance, status: .failed,
+                        attempts: attempt, error: failure.description))
+                return .failure(failure)
+            }
+        }
+    }
+
+    func backoff(_ attempt: Int) -> Duration {
+        let base = options.backoff * (1 << min(attempt - 1, 10))
+        return base * Double.random(in: 0.5...1.5)
+    }
+
+    // MARK: Steps
+
+    private func execute(_ step: Plan.Step, deployment: String, plan: Plan) async throws -> [String: String] {
+        switch step.action {
+        case "create_compute":
+            try await createCompute(step.instance, node: step.node, deployment: deployment, plan: plan)
+        case "create_volume":
+            try await createVolume(step.instance, node: step.node, deployment: deployment, plan: plan)
+        case "attach_volume":
+            try await attach(step, deployment: deployment, plan: plan)
+        case "operation":
+            return try await OperationRunner(deployer: self, deployment: deployment, plan: plan).run(
+                OperationCall(step: step))
+        default:
+            // `ready`, and networks and ports on providers whose hosts already have their network.
+            break
+        }
+        return [:]
+    }
+
+    private func providerCall<T>(_ body: () async throws(ProviderError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw StepError(description: "\(error.description) [\(error.code)]", transient: error.isTransient)
+        }
+    }
+
+    private func createCompute(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
+        let entry = try store.intend(
+            deployment: deployment, instance: instance, kind: "compute", provider: provider.name)
+        guard entry.status != .created, let id = entry.id else { return }
+        Failpoint.hit("compute.intended")
+        let host = plan.nodes.first { $0.0 == node }?.1["capabilities"]?["host"]
+        let request = ComputeRequest(
+            deployment: deployment, instance: instance, name: entry.name,
+            cpus: host?["num_cpus"].flatMap(Self.int) ?? 1,
+            memoryBytes: host?["mem_size"].flatMap(Self.bytes) ?? 0,
+            gpus: host?["num_gpus"].flatMap(Self.int) ?? 0)
+        do {
+            let compute = try await providerCall { () async throws(ProviderError) in
+                try await provider.createCompute(request)
+            }
+            Failpoint.hit("compute.created")
+            var detail = ["private_address": compute.privateAddress]
+            if let address = compute.publicAddress { detail["public_address"] = address }
+            try store.markCreated(id, providerID: compute.providerID, detail: Self.json(detail))
+        } catch let error as StepError {
+            try store.markFailed(id, error: error.description)
+            throw error
+        }
+    }
+
+    private func createVolume(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
+        let entry = try store.intend(
+            deployment: deployment, instance: instance, kind: "volume", provider: provider.name)
+        guard entry.status != .created, let id = entry.id else { return }
+        Failpoint.hit("volume.intended")
+        let properties = plan.nodes.first { $0.0 == node }?.1["properties"]
+        var existing: String?
+        if case .string(let volumeID)? = properties?["volume_id"], !volumeID.isEmpty { existing = volumeID }
+        let request = VolumeRequest(
+            deployment: deployment, instance: instance, name: entry.name,
+            sizeBytes: properties?["size"].flatMap(Self.bytes) ?? 0, existingID: existing)
+        do {
+            let volume = try await providerCall { () async throws(ProviderError) in
+                try await provider.createVolume(request)
+            }
+            Failpoint.hit("volume.created")
+            try store.markCreated(
+                id, providerID: volume.providerID,
+                detail: Self.json(["volume_id": volume.providerID, "external": existing == nil ? "false" : "true"]))
+        } catch let error as StepError {
+            try store.markFailed(id, error: error.description)
+            throw error
+        }
+    }
+
+    private func attach(_ step: Plan.Step, deployment: String, plan: Plan) async throws {
+        guard let volumeInstance = step.target else { return }
+        let runtime = try runtime(deployment, plan)
+        guard let compute = runtime.entry(step.instance, kind: "compute"), let computeID = compute.providerID,
+            let volume = runtime.entry(volumeInstance, kind: "volume"), let volumeID = volume.providerID
+        else {
+            throw StepError(description: "\(step.instance) or \(volumeInstance) has not been created")
+        }
+        let entry = try store.intend(
+            deployment: deployment, instance: step.instance, kind: "attachment", key: "attach-\(volumeInstance)",
+            provider: provider.name)
+        guard entry.status != .created, let id = entry.id else { return }
+        Failpoint.hit("attachment.intended")
+        var location: String?
+        for key in ["location", "mount_path"] {
+            if case .string(let path)? = step.inputs[key], !path.isEmpty { location = path }
+        }
+        var readOnly = false
+        if case .bool(let flag)? = step.inputs["read_only"] { readOnly = flag }
+        let request = AttachmentRequest(
+            deployment: deployment, instance: step.instance, name: entry.name, volumeID: volumeID,
+            volumeInstance: volumeInstance, computeID: computeID, location: location, readOnly: readOnly)
+        do {
+            let attachment = try await providerCall { () async throws(ProviderError) in
+                try await provider.attachVolume(request)
+            }
+            Failpoint.hit("attachment.created")
+            var detail = ["volume": volumeInstance, "read_only": readOnly ? "true" : "false"]
+            if let location = attachment.location { detail["location"] = location }
+            try store.markCreated(id, providerID: attachment.providerID, detail: Self.json(detail))
+        } catch let error as StepError {
+            try store.markFailed(id, error: error.description)
+            throw error
+        }
+    }
+
+    // MARK: Teardown
+
+    /// Removes instances: their stop and delete operations (and relationship remove_* operations) first, best
+    /// effort, then their attachments, computes and volumes from the ledger — everything recorded, whatever its
+    /// state, including resources whose creation was in flight. `only` nil means the whole deployment, which also
+    /// asks the provider for anything still tagged with it.
+    public func teardown(deployment: String, plan: Plan?, only: Set<String>? = nil) async throws -> TeardownResult {
+        var warnings: [String] = []
+        let live = try store.liveResources(of: deployment).filter { only?.contains($0.instance) ?? true }
+        if let plan {
+            warnings += await runTeardownOperations(deployment: deployment, plan: plan, only: only)
+        }
+        var removed: [LedgerEntry] = []
+        var remaining: [LedgerEntry] = []
+        for kind in ["attachment", "compute", "volume"] {
+            let batch = live.filter { $0.kind == kind }
+            let results = await withTaskGroup(of: (LedgerEntry, String?).self) { group in
+                for entry in batch {
+                    group.addTask { (entry, await self.delete(entry)) }
+                }
+                var collected: [(LedgerEntry, String?)] = []
+                for await result in group { collected.append(result) }
+                return collected
+            }
+            for (entry, error) in results {
+                if let error {
+                    remaining.append(entry)
+                    warnings.append(error)
+                } else {
+                    removed.append(entry)
+                    progress.report(.removed(kind: entry.kind, instance: entry.instance, name: entry.name))
+                }
+            }
+        }
+        // Belt and braces: anything the provider still has under this deployment's tag.
+        if only == nil && remaining.isEmpty {
+            do {
+                let tagged = try await provider.resources(deployment: deployment)
+                for resource in tagged {
+                    warnings.append("removing \(resource.kind) \(resource.name) found by its tag but not in the ledger")
+                    try await providerCall { () async throws(ProviderError) in
+                        switch resource.kind {
+                        case "attachment":
+                            try await provider.detachVolume(name: resource.name, providerID: resource.providerID)
+                        case "volume":
+                            try await provider.deleteVolume(name: resource.name, providerID: resource.providerID)
+                        default: try await provider.deleteCompute(name: resource.name, providerID: resource.providerID)
+                        }
+                    }
+                }
+            } catch {
+                warnings.append("could not list what the provider holds for \(deployment): \(error)")
+            }
+        }
+        let gone = Set(removed.map(\.instance)).union(only ?? [])
+        if remaining.isEmpty { try store.forgetSteps(of: deployment, instances: gone) }
+        return TeardownResult(removed: removed, remaining: remaining, warnings: warnings)
+    }
+
+    /// Deletes one ledger entry; returns the error, if any (the entry then stays for the next run).
+    private func delete(_ entry: LedgerEntry) async -> String? {
+        guard let id = entry.id else { return nil }
+        do {
+            try store.markDeleting(id)
+            Failpoint.hit("delete.marked")
+            let external = entry.kind == "volume" && entry.detail?.contains("\"external\":\"true\"") == true
+            if !external {
+                try await providerCall { () async throws(ProviderError) in
+                    switch entry.kind {
+                    case "attachment": try await provider.detachVolume(name: entry.name, providerID: entry.providerID)
+                    case "volume": try await provider.deleteVolume(name: entry.name, providerID: entry.providerID)
+                    default: try await provider.deleteCompute(name: entry.name, providerID: entry.providerID)
+                    }
+                }
+            }
+            Failpoint.hit("delete.done")
+            try store.markDeleted(id)
+            return nil
+        } catch {
+            return "could not remove \(entry.kind) \(entry.name) of \(entry.instance): \(error)"
+        }
+    }
+
+    /// Stop and delete operations, hosted instances before their hosts; relationship remove_* operations first.
+    /// Failures are warnings: a broken node must still be removable.
+    private func runTeardownOperations(deployment: String, plan: Plan, only: Set<String>?) async -> [String] {
+        let runner = OperationRunner(deployer: self, deployment: deployment, plan: plan)
+        guard let runtime = try? runtime(deployment, plan) else { return ["could not read the deployment's state"] }
+        let leaving = only ?? Set(plan.instances.map(\.id))
+        var calls: [[OperationCall]] = []
+        if only != nil {
+            calls.append(
+                plan.steps.filter { step in
+                    Self.isDeferred(step)
+                        && (leaving.contains(step.instance) != leaving.contains(step.target ?? step.instance))
+                }.map(OperationCall.init(step:)))
+        }
+        // Deepest in the hosting chain first.
+        func depth(_ instance: String) -> Int {
+            var count = 0
+            var current = instance
+            while let host = plan.instances.first(where: { $0.id == current })?.host, count < 64 {
+                count += 1
+                current = host
+            }
+            return count
+        }
+        let instances = plan.instances.filter { leaving.contains($0.id) && runtime.state(of: $0.id) != "initial" }
+        for level in Set(instances.map { depth($0.id) }).sorted(by: >) {
+            for operation in ["stop", "delete"] {
+                calls.append(
+                    instances.filter { depth($0.id) == level }.compactMap { instance in
+                        OperationCall(standard: operation, instance: instance.id, node: instance.node, plan: plan)
+                    })
+            }
+        }
+        var warnings: [String] = []
+        for batch in calls where !batch.isEmpty {
+            let failures = await withTaskGroup(of: String?.self) { group in
+                for call in batch {
+                    group.addTask {
+                        do {
+                            _ = try await runner.run(call)
+                            progress.report(.finished(step: call.id, seconds: 0, done: 0, total: 0))
+                            return nil
+                        } catch {
+                            return "\(call.id) failed (going on with the removal): \(error)"
+                        }
+                    }
+                }
+                var collected: [String] = []
+                for await failure in group { if let failure { collected.append(failure) } }
+                return collected
+            }
+            for failure in failures { progress.report(.warning(failure)) }
+            warnings += failures
+        }
+        return warnings
+    }
+
+    // MARK: Values
+
+    static func int(_ value: JSONValue) -> Int? {
+        switch value {
+        case .int(let number): return number
+        case .double(let number): return Int(number)
+        case .string(let text): return Int(text)
+        default: return nil
+        }
+    }
+
+    static func bytes(_ value: JSONValue) -> Int64? {
+        switch value {
+        case .int(let number): return Int64(number)
+        case .string(let text): return SizeLabel.bytes(text)
+        default: return nil
+        }
+    }
+
+    static func json(_ values: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(values)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,257 @@
+import ArgumentParser
+import Foundation
+import Orchestrator
+import Providers
+import Synchronization
+import TOSCA
+
+/// Options of the commands that touch deployments.
+struct StateOptions: ParsableArguments {
+    @Option(name: .customLong("home"), help: "deployctl's state directory (default: $DEPLOYCTL_HOME or ~/.deployctl).")
+    var home: String?
+
+    @OptionGroup var access: ProviderAccessOptions
+
+    var context: DeploymentContext { DeploymentContext(home: home, access: access) }
+}
+
+/// Where providers are declared and how strictly their hosts are trusted.
+struct ProviderAccessOptions: ParsableArguments {
+    @Option(name: .customLong("providers"), help: "The providers file (default: DEPLOYCTL_HOME/providers.yaml).")
+    var providers: String?
+
+    @Flag(help: "Trust hosts whose key is not in known_hosts yet, and record their keys (trust on first use).")
+    var acceptNewHostKeys = false
+}
+
+/// The state directory and provider options of one command.
+struct DeploymentContext {
+    var home: String?
+    var access: ProviderAccessOptions
+
+    var homeURL: URL { resolvedHome(home) }
+    var providers: String? { access.providers }
+    var acceptNewHostKeys: Bool { access.acceptNewHostKeys }
+
+    func store() throws -> StateStore {
+        do {
+            return try StateStore.open(home: homeURL)
+        } catch {
+            writeError("error: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// The provider called `name`, or the only one declared when `name` is nil.
+    func provider(_ name: String?) throws -> any Provider {
+        let path = providers ?? ProvidersFile.defaultPath(home: homeURL).path
+        let file: ProvidersFile
+        do {
+            file = try ProvidersFile.load(path)
+        } catch {
+            writeError("error: \(error.description)")
+            throw ExitCode(2)
+        }
+        let declared = file.providers.keys.sorted()
+        let chosen: String
+        if let name {
+            chosen = name
+        } else if declared.count == 1 {
+            chosen = declared[0]
+        } else {
+            writeError(
+                "error: \(path) declares \(declared.count) providers (\(declared.joined(separator: ", "))); "
+                    + "choose one with --provider")
+            throw ExitCode(2)
+        }
+        guard let config = file.providers[chosen] else {
+            writeError("error: no provider named '\(chosen)' in \(path); declared: \(declared.joined(separator: ", "))")
+            throw ExitCode(2)
+        }
+        switch config {
+        case .ssh(let ssh): return SSHProvider(config: ssh, acceptNewHostKeys: acceptNewHostKeys)
+        }
+    }
+
+    func record(_ store: StateStore, _ name: String) throws -> DeploymentRecord {
+        guard let record = try store.deployment(named: name) else {
+            let known = (try? store.deployments().map(\.name)) ?? []
+            writeError(
+                "error: no deployment named '\(name)'"
+                    + (known.isEmpty ? "" : "; deployments: \(known.joined(separator: ", "))"))
+            throw ExitCode(2)
+        }
+        return record
+    }
+}
+
+/// Options of the commands that run steps.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Steps run in parallel at most.") var concurrency: Int = 8
+    @Option(help: "Tries per step for transient failures (unreachable host, dropped connection).") var attempts: Int = 3
+
+    var deployOptions: DeployOptions {
+        var options = DeployOptions()
+        options.concurrency = max(1, concurrency)
+        options.attempts = max(1, attempts)
+        return options
+    }
+}
+
+/// Inputs whose names say they are secret are never written to deployctl's state; give them again with -i on
+/// `up`, `scale` and `outputs`.
+enum SecretInputs {
+    static let markers = ["password", "passwd", "secret", "token", "credential", "private_key", "api_key", "apikey"]
+
+    static func isSecret(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return markers.contains { lower.contains($0) }
+    }
+
+    static func storable(_ inputs: [String: String]) -> String {
+        let kept = inputs.filter { !isSecret($0.key) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(kept)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func decode(_ json: String) -> [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
+    }
+
+    static func counts(_ json: String) -> [String: Int] {
+        (try? JSONDecoder().decode([String: Int].self, from: Data(json.utf8))) ?? [:]
+    }
+
+    static func encode(_ counts: [String: Int]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(counts)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+/// Plans a recorded deployment again from its template, stored inputs, extra inputs and counts.
+func replan(
+    _ record: DeploymentRecord, extra: [String: String] = [:], counts: [String: Int]? = nil, home: URL,
+    quiet: Bool = false
+) -> Plan? {
+    var options = ValidationOptions(importCache: ImportCache(home: home))
+    options.inputs = SecretInputs.decode(record.inputs).merging(extra) { _, new in new }
+    options.instanceCounts = counts ?? SecretInputs.counts(record.counts)
+    let (result, plan) = ToscaProcessor.plan(path: record.template, options: options)
+    if plan == nil, !quiet {
+        let renderer = DiagnosticRenderer(sources: result.sources, color: useColor())
+        for diagnostic in result.errors { writeError(renderer.render(diagnostic)) }
+    }
+    return plan
+}
+
+/// Prints progress on stderr: on a terminal a status line (steps done / total and what runs now) under the
+/// finished steps; otherwise one plain line per event.
+final class TerminalProgress: ProgressSink, Sendable {
+    let terminal = isatty(STDERR_FILENO) == 1
+    private let state = Mutex<(running: [String], done: Int, total: Int)>(([], 0, 0))
+
+    func report(_ event: ProgressEvent) {
+        var lines: [String] = []
+        var status = ""
+        state.withLock { state in
+            switch event {
+            case .started(let step, let running, let done, let total):
+                state = (running, done, total)
+                if !terminal { lines.append("[\(done)/\(total)] start \(step)") }
+            case .finished(let step, let seconds, let done, let total):
+                state.running.removeAll { $0 == step }
+                if total > 0 {
+                    state.done = done
+                    lines.append("[\(done)/\(total)] done  \(step) (\(String(format: "%.1f", seconds))s)")
+                } else {
+                    lines.append("done  \(step)")
+                }
+            case .failed(let step, let error, let attempt, let retryIn):
+                if let retryIn {
+                    lines.append(
+                        "retry \(step) (attempt \(attempt) failed; again in \(String(format: "%.1f", retryIn))s): \(error)"
+                    )
+                } else {
+                    state.running.removeAll { $0 == step }
+                    lines.append("FAIL  \(step): \(error)")
+                }
+            case .blocked(let step, let waitingFor):
+                lines.append("skip  \(step) (waits for \(waitingFor))")
+            case .removed(let kind, let instance, let name):
+                lines.append("removed \(kind) \(name) (\(instance))")
+            case .warning(let message):
+                lines.append("warning: \(message)")
+            }
+            if terminal && !state.running.isEmpty {
+                status = "[\(state.done)/\(state.total)] running: \(state.running.joined(separator: ", "))"
+            }
+        }
+        var text = terminal ? "\r\u{1B}[K" : ""
+        for line in lines { text += line + "\n" }
+        if terminal {
+            let width = 160
+            text += status.count > width ? String(status.prefix(width - 1)) + "…" : status
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// Clears the status line.
+    func finish() {
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// Runs `body` as a task that Ctrl-C cancels: steps in flight finish and are recorded, nothing new starts. A
+/// second Ctrl-C exits at once (the ledger is still consistent: every resource was recorded before it was made).
+func cancellableOnInterrupt<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let task = Task { try await body() }
+    signal(SIGINT, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+    let count = Mutex(0)
+    source.setEventHandler {
+        let seen = count.withLock { value in
+            value += 1
+            return value
+        }
+        if seen == 1 {
+            writeError("\ninterrupted: letting running steps finish (Ctrl-C again to stop at once)")
+            task.cancel()
+        } else {
+            Foundation.exit(130)
+        }
+    }
+    source.resume()
+    defer {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+    return try await task.value
+}
+
+/// A deployment name from a template file name: lower-case letters, digits and dashes.
+func defaultDeploymentName(_ template: String) -> String {
+    let base = URL(fileURLWithPath: template).deletingPathExtension().lastPathComponent.lowercased()
+    var name = ""
+    for character in base {
+        if character.isASCII && (character.isLetter || character.isNumber) {
+            name.append(character)
+        } else if !name.hasSuffix("-") {
+            name.append("-")
+        }
+    }
+    return name.trimmingCharacters(in: CharacterSet(charactersIn: "-")).isEmpty
+        ? "deployment" : name.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+}
+
+/// Deployment names: 1–40 of `a-z 0-9 -`, starting with a letter (they end up in resource names and tags).
+func checkDeploymentName(_ name: String) throws {
+    let valid =
+        (1...40).contains(name.count) && name.first?.isLetter == true
+        && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+    guard valid else {
+        throw ValidationError(
+            "deployment name '\(name)': use 1 to 40 lower-case letters, digits and dashes, starting with a letter")
+    }
+}
