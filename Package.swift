@@ -73,7 +73,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OrchestratorTests",
-            dependencies: ["Orchestrator", "TestBeds"],
+            dependencies: ["Orchestrator", "Providers", "TOSCA", "TestBeds"],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(

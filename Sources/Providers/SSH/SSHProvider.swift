@@ -55,8 +55,17 @@ public struct SSHProvider: Provider {
         }
         let claim = Claim(deployment: request.deployment, instance: request.instance, name: request.name)
         var taken: [String] = []
+        var unreachable: [String] = []
         for host in fitting {
-            let session = try session(host)
+            // An unreachable host is skipped for the next one that fits; any other failure (a changed host key,
+            // a refused key) stops the claim: it needs a person's attention.
+            let session: SSHSession
+            do {
+                session = try self.session(host)
+            } catch  where error.code == SSHError.Code.connect.rawValue {
+                unreachable.append("\(host.name) (\(error.message))")
+                continue
+            }
             let path = claimPath(host)
             // `set -C` makes the redirection fail if the file exists: an atomic claim. The same name is a resume.
             let command = """
@@ -70,6 +79,12 @@ public struct SSHProvider: Provider {
                 return ProvisionedCompute(providerID: host.name, privateAddress: host.address, publicAddress: nil)
             }
             taken.append("\(host.name) (\(lines.dropFirst().first.flatMap(Claim.init(line:))?.instance ?? "claimed"))")
+        }
+        if !unreachable.isEmpty {
+            throw ProviderError(
+                SSHError.Code.connect.rawValue, provider: name,
+                "no free host for \(request.instance): unreachable: \(unreachable.joined(separator: "; "))"
+                    + (taken.isEmpty ? "" : "; claimed: \(taken.joined(separator: ", "))"))
         }
         throw ProviderError(
             "no-free-host", provider: name,
