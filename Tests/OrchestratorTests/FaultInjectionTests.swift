@@ -53,13 +53,17 @@ struct FaultInjectionTests {
         ("step.done:4", "delete.done:2"),
     ]
 
-    @Test("up and down killed at many points: the rerun converges, nothing leaks, nothing is duplicated")
-    func killAndRerun() throws {
+    /// Two SSH hosts, a state directory, a mount root for the fixture, and the options that point deployctl at them.
+    static func bed() throws -> (SSHTestBed, home: String, root: String, common: [String]) {
         let bed = try SSHTestBed(hosts: 2)
-        let home = bed.path("home")
         let root = bed.path("mnt")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let common = ["--home", home, "--providers", bed.path("providers.yaml")]
+        return (bed, bed.path("home"), root, ["--home", bed.path("home"), "--providers", bed.path("providers.yaml")])
+    }
+
+    @Test("up and down killed at many points: the rerun converges, nothing leaks, nothing is duplicated")
+    func killAndRerun() throws {
+        let (bed, home, root, common) = try Self.bed()
         let up = ["up", TwoTierDeployment.template, "--name", "crashy", "-i", "mount_root=\(root)"] + common
         func remote(_ kind: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: bed.path("remote/\(kind)"))) ?? []).sorted()
@@ -84,15 +88,12 @@ struct FaultInjectionTests {
             #expect(try store.deployment(named: "crashy") == nil)
             try? FileManager.default.removeItem(atPath: "\(root)/agents.txt")
         }
+        withExtendedLifetime(bed) {}
     }
 
     @Test("CLI: status, outputs, ssh and list report a deployment; a second up with another template is refused")
     func commandLine() throws {
-        let bed = try SSHTestBed(hosts: 2)
-        let home = bed.path("home")
-        let root = bed.path("mnt")
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let common = ["--home", home, "--providers", bed.path("providers.yaml")]
+        let (bed, _, root, common) = try Self.bed()
         let up = try deployctl(
             ["up", TwoTierDeployment.template, "--name", "cli", "-i", "mount_root=\(root)", "--format", "json"]
                 + common)
@@ -129,15 +130,12 @@ struct FaultInjectionTests {
         let down = try deployctl(["down", "cli"] + common)
         #expect(down.status == 0, "\(down.output)")
         #expect(try deployctl(["status", "cli"] + common).status == 2)
+        withExtendedLifetime(bed) {}
     }
 
     @Test("Ctrl-C stops up cleanly: running steps finish, the deployment is interrupted, up again completes it")
     func interrupt() throws {
-        let bed = try SSHTestBed(hosts: 2)
-        let home = bed.path("home")
-        let root = bed.path("mnt")
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let common = ["--home", home, "--providers", bed.path("providers.yaml")]
+        let (bed, home, root, common) = try Self.bed()
         let arguments = ["up", TwoTierDeployment.template, "--name", "stopped", "-i", "mount_root=\(root)"] + common
         let process = Process()
         process.executableURL = URL(fileURLWithPath: DeployctlBinary.path)
@@ -160,5 +158,6 @@ struct FaultInjectionTests {
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(!resumed.output.contains("front[0].create_compute"))  // done before the interrupt, not run again
         #expect(try deployctl(["down", "stopped"] + common).status == 0)
+        withExtendedLifetime(bed) {}  // the hosts stay up until here
     }
 }
