@@ -11,7 +11,11 @@ struct Deployctl: AsyncParsableCommand {
             Validation and planning work offline: URL imports resolve through the local import cache \
             (DEPLOYCTL_HOME/types, filled by `deployctl types add`) or a per-run --import-map, never the network.
 
-            Exit codes: 0 valid, 1 invalid template, 2 usage or I/O error.
+            Deployments run on the providers declared in DEPLOYCTL_HOME/providers.yaml; their state (deployments, \
+            steps and a crash-safe ledger of every resource created) lives in DEPLOYCTL_HOME/state.sqlite.
+
+            Exit codes: 0 success; 1 an invalid template, a degraded deployment or a failed check; 2 a usage, \
+            state or I/O error; 130 interrupted. Each command's --help says more.
             """,
         version: "0.1.0",
         subcommands: [
