@@ -236,17 +236,19 @@ struct Down: AsyncParsableCommand {
     }
 }
 
-struct Status: ParsableCommand {
+struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a deployment: its state, instances and addresses, failed steps and resources.",
         discussion: "Without a name, lists the deployments (like `list`).")
 
     @Argument(help: "The deployment.") var deployment: String?
+    @Flag(help: "Also ask the provider what it holds, and report where it and the ledger disagree (exit 1).")
+    var verify = false
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @OptionGroup var options: StateOptions
     var state: DeploymentContext { options.context }
 
-    func run() throws {
+    func run() async throws {
         let store = try state.store()
         guard let deployment else {
             try List.show(store, format: format)
@@ -264,6 +266,23 @@ struct Status: ParsableCommand {
         let failures = steps.values.filter { $0.status == .failed || $0.status == .blocked }.sorted {
             $0.step < $1.step
         }
+        var drift: Drift?
+        if verify {
+            let backend = try state.provider(record.provider.isEmpty ? nil : record.provider)
+            do {
+                drift = try await Deployer(store: store, provider: backend).verify(deployment: deployment)
+            } catch {
+                writeError("error: could not ask \(backend.name) what it holds: \(error)")
+                throw ExitCode(2)
+            }
+        }
+        let driftJSON: JSONValue =
+            drift.map { drift in
+                .object([
+                    ("missing", .array(drift.missing.map { .string($0.name) })),
+                    ("untracked", .array(drift.untracked.map { .string($0.name) })),
+                ])
+            } ?? .null
         switch format {
         case .json:
             print(
@@ -306,6 +325,7 @@ struct Status: ParsableCommand {
                                 ])
                             })
                     ),
+                    ("drift", driftJSON),
                 ]
                 ).serialized())
         case .text:
@@ -336,7 +356,17 @@ struct Status: ParsableCommand {
             for entry in ledger {
                 print("  \(entry.kind)  \(entry.name)  \(entry.status.rawValue)  \(entry.providerID ?? "-")")
             }
+            if let drift {
+                if drift.isEmpty { print("verified: the provider holds exactly what the ledger records") }
+                for entry in drift.missing {
+                    print("missing at the provider: \(entry.kind) \(entry.name) (\(entry.instance))")
+                }
+                for resource in drift.untracked {
+                    print("at the provider but not in the ledger: \(resource.kind) \(resource.name); `down` removes it")
+                }
+            }
         }
+        if let drift, !drift.isEmpty { throw ExitCode(1) }
     }
 }
 

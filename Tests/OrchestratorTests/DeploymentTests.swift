@@ -73,7 +73,7 @@ struct DeploymentTests {
         let result = try await deployment.deployer().up(deployment: deployment.name, plan: plan)
         #expect(result.status == .deployed)
         #expect(result.failed.isEmpty)
-        #expect(result.ran == 7 && result.total == 7)
+        #expect(result.ran == 8 && result.total == 8)
 
         let instances = try deployment.deployer().instances(deployment: deployment.name, plan: plan)
         let front = try #require(instances.first { $0.instance == "front[0]" })
@@ -86,6 +86,8 @@ struct DeploymentTests {
         // portal's operation output.
         #expect(deployment.text("results/portal.conf") == "listen \(frontAddress):8080\n")
         #expect(deployment.text("agents.txt") == "agent[0] front=\(frontAddress) portal=http://\(frontAddress):8080/\n")
+        // The relationship's add_source ran on the portal's host, told which agent joined and from where.
+        #expect(deployment.text("members.txt") == "joined agent[0] from \(workerAddress) on portal[0]\n")
 
         let outputs = try deployment.deployer().outputs(deployment: deployment.name, plan: plan)
         #expect(outputs.map(\.name) == ["portal_url", "front_address", "worker_addresses"])
@@ -101,6 +103,15 @@ struct DeploymentTests {
         #expect(again.status == .deployed && again.ran == 0)
         #expect(deployment.remoteEntries("claims").count == 2)
         #expect(try deployment.store.liveResources(of: deployment.name).count == 4)
+
+        // The provider holds exactly what the ledger says; a claim removed behind deployctl's back shows up.
+        #expect(try await deployment.deployer().verify(deployment: deployment.name).isEmpty)
+        let workerClaim = "\(deployment.remote)/claims/\(worker.providerID ?? "").claim"
+        let claim = try String(contentsOfFile: workerClaim, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: workerClaim)
+        let drift = try await deployment.deployer().verify(deployment: deployment.name)
+        #expect(drift.missing.map(\.instance) == ["worker[0]"] && drift.untracked.isEmpty)
+        try claim.write(toFile: workerClaim, atomically: true, encoding: .utf8)
 
         // The secret input reached the script (it checks) but never deployctl's state.
         for file in try FileManager.default.contentsOfDirectory(atPath: deployment.home.path) {
@@ -129,7 +140,7 @@ struct DeploymentTests {
         let two = try deployment.plan(counts: ["worker": 2])
         let out = try await deployment.deployer().up(deployment: deployment.name, plan: two, previous: one)
         #expect(out.status == .deployed)
-        #expect(out.ran == 2)  // worker[1].create_compute and agent[1].Standard.configure
+        #expect(out.ran == 3)  // worker[1].create_compute, agent[1].Standard.configure and its add_source
         #expect(deployment.remoteEntries("claims").count == 3)
         let agents = deployment.text("agents.txt")?.split(separator: "\n").map { String($0.prefix(8)) }
         #expect(agents == ["agent[0]", "agent[1]"])
@@ -145,6 +156,12 @@ struct DeploymentTests {
         let scaledIn = try await deployment.deployer().up(deployment: deployment.name, plan: none, previous: two)
         #expect(scaledIn.status == .deployed)
         #expect(scaledIn.removed == ["agent[0]", "agent[1]", "worker[0]", "worker[1]"])
+        // remove_source told the portal about each leaving agent.
+        let members = deployment.text("members.txt")?.split(separator: "\n").map { $0.split(separator: " ").prefix(2) }
+        #expect(
+            members?.map { $0.joined(separator: " ") }.sorted() == [
+                "joined agent[0]", "joined agent[1]", "left agent[0]", "left agent[1]",
+            ])
         #expect(deployment.remoteEntries("claims").count == 1)
         #expect(
             try deployment.store.liveResources(of: deployment.name).map(\.instance).sorted() == [
@@ -152,7 +169,7 @@ struct DeploymentTests {
             ])
         // Scaling out again runs the new instance's steps afresh.
         let back = try await deployment.deployer().up(deployment: deployment.name, plan: one, previous: none)
-        #expect(back.status == .deployed && back.ran == 2)
+        #expect(back.status == .deployed && back.ran == 3)
         _ = try await deployment.deployer().teardown(deployment: deployment.name, plan: one)
         #expect(deployment.remoteEntries("claims").isEmpty)
     }
@@ -178,7 +195,7 @@ struct DeploymentTests {
         let fixed = try deployment.plan()
         let again = try await deployment.deployer().up(deployment: deployment.name, plan: fixed)
         #expect(again.status == .deployed)
-        #expect(again.ran == 1)
+        #expect(again.ran == 2)  // the failed step, and add_source that waited for it
         _ = try await deployment.deployer().teardown(deployment: deployment.name, plan: fixed)
     }
 

@@ -110,6 +110,8 @@ struct FaultInjectionTests {
         let front = try #require(instances.first { $0["id"] as? String == "front[0]" })
         let address = try #require(front["private_address"] as? String)
 
+        let verified = try deployctl(["status", "cli", "--verify"] + common)
+        #expect(verified.status == 0 && verified.output.contains("verified: the provider holds exactly"))
         let outputs = try deployctl(["outputs", "cli"] + common)
         #expect(outputs.output.contains("portal_url: http://\(address):8080/"))
         let ssh = try deployctl(["ssh", "cli", "portal"] + common + ["--", "echo", "$SSH_CONNECTION"])

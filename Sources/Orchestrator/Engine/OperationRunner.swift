@@ -25,7 +25,7 @@ struct OperationCall: Sendable {
         implementation = step.implementation
         inputs = step.inputs
         if step.interface == "Configure", let other = step.target {
-            let onTarget = operation.hasSuffix("_target") || operation == "target_changed"
+            let onTarget = Plan.runsOnTarget(operation)
             source = onTarget ? other : step.instance
             target = onTarget ? step.instance : other
         }
@@ -114,9 +114,12 @@ struct OperationRunner: Sendable {
             throw StepError(description: "cannot read its script \(path): \(error.localizedDescription)")
         }
         let safeInstance = String(call.instance.map { $0.isLetter || $0.isNumber ? $0 : "_" })
-        let operation = ScriptOperation(
+        var prepared = ScriptOperation(
             name: name, script: script, inputs: environment,
             workDirectory: "\(access.workDirectory)/\(safeInstance)")
+        // Relationship operations of one instance run side by side (one per source or target): their own files.
+        prepared.fileBase = [name, call.source, call.target].compactMap { $0 }.joined(separator: ".")
+        let operation = prepared
         let endpoint = access.endpoint
         let result: ScriptOperation.Result
         do {

@@ -72,3 +72,43 @@ extension Deployer {
             "\(deployment) has no running compute for '\(target)'" + (known.isEmpty ? "" : "; computes: \(known)"))
     }
 }
+
+/// Where the ledger and the provider disagree.
+public struct Drift: Sendable, Equatable {
+    /// Recorded as created, but the provider has nothing under its name (removed behind deployctl's back).
+    public var missing: [LedgerEntry]
+    /// Tagged with the deployment at the provider, but not live in the ledger.
+    public var untracked: [TaggedResource]
+
+    public var isEmpty: Bool { missing.isEmpty && untracked.isEmpty }
+}
+
+extension Deployer {
+    /// Compares the ledger with what the provider actually holds under the deployment's tag.
+    public func verify(deployment: String) async throws -> Drift {
+        let live = try store.liveResources(of: deployment)
+        let tagged: [TaggedResource]
+        do {
+            tagged = try await provider.resources(deployment: deployment)
+        } catch {
+            throw OrchestratorError(error.code, error.description)
+        }
+        let taggedNames = Set(tagged.map(\.name))
+        let attachedVolumes = Set(
+            live.filter { $0.kind == "attachment" && $0.status == .created }.compactMap { entry in
+                entry.detail.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }?[
+                    "volume"]
+            })
+        let missing = live.filter { entry in
+            guard entry.status == .created, !taggedNames.contains(entry.name) else { return false }
+            if entry.kind == "volume" {
+                // Volumes deployctl did not create, and volumes not attached yet, have no tag to find.
+                let external = entry.detail?.contains("\"external\":\"true\"") == true
+                return !external && attachedVolumes.contains(entry.instance)
+            }
+            return true
+        }
+        let liveNames = Set(live.map(\.name))
+        return Drift(missing: missing, untracked: tagged.filter { !liveNames.contains($0.name) })
+    }
+}

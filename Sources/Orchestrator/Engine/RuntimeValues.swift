@@ -205,7 +205,7 @@ struct RuntimeValues {
 
     /// TOSCA node states from the steps: `initial`, `created`, `configured`, `started`, or `error`.
     func state(of instance: String) -> String {
-        let planned = plan.steps.filter { $0.instance == instance }
+        let planned = plan.steps.filter { $0.instance == instance && !Deployer.isDeferred($0) }
         let records = planned.compactMap { steps[$0.id] }
         if records.contains(where: { $0.status == .failed }) { return "error" }
         if !planned.isEmpty, records.count == planned.count, records.allSatisfy({ $0.status == .done }) {

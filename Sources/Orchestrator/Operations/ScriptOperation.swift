@@ -12,8 +12,11 @@ public struct ScriptOperation: Sendable {
     public var name: String
     public var script: Data
     public var inputs: [String: String]
-    /// A directory on the host for this resource's files (created if missing).
+    /// A directory on the host for this resource's files (created if missing); the script runs in it.
     public var workDirectory: String
+    /// The base name of the operation's files there (script, environment, outputs): unique among operations that
+    /// may run at once in the same directory. Defaults to the operation's name.
+    public var fileBase: String?
 
     public init(name: String, script: Data, inputs: [String: String], workDirectory: String) {
         self.name = name
@@ -39,7 +42,7 @@ public struct ScriptOperation: Sendable {
                 "operation \(name): input '\(key)' cannot be an environment variable name (letters, digits and _, "
                     + "not starting with a digit)")
         }
-        let safeName = name.map { $0.isLetter || $0.isNumber ? $0 : "_" }
+        let safeName = (fileBase ?? name).map { $0.isLetter || $0.isNumber ? $0 : "_" }
         let base = "\(workDirectory)/\(String(safeName))"
         let scriptPath = base + ".sh"
         let environmentPath = base + ".env"

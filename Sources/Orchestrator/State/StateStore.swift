@@ -193,11 +193,17 @@ public struct StateStore: Sendable {
         try write("record step \(step.step)") { db in try step.save(db) }
     }
 
-    /// Forgets the steps of instances that are gone (scaled in), so that a later scale-out runs them again.
+    /// Forgets the steps of instances that are gone (scaled in) — their own and the relationship steps that name
+    /// them (`SOURCE.requirement.TARGET.Configure.op`) — so that a later scale-out runs them again.
     public func forgetSteps(of deployment: String, instances: Set<String>) throws {
         try write("forget steps") { db in
-            _ = try StepRecord.filter(Column("deployment") == deployment && instances.contains(Column("instance")))
-                .deleteAll(db)
+            let records = try StepRecord.filter(Column("deployment") == deployment).fetchAll(db)
+            for record in records {
+                let named = instances.contains { gone in
+                    record.step.hasPrefix("\(gone).") || record.step.contains(".\(gone).")
+                }
+                if instances.contains(record.instance) || named { _ = try record.delete(db) }
+            }
         }
     }
 

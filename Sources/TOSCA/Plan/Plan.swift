@@ -47,6 +47,12 @@ public struct Plan: Sendable {
     public var policies: [JSONValue]
     public var groups: [JSONValue]
 
+    /// Whether a relationship Configure operation runs on the target's side (else the source's), as TOSCA says:
+    /// pre/post_configure_target run on the target, and add_source/remove_source notify the target.
+    public static func runsOnTarget(_ operation: String) -> Bool {
+        ["pre_configure_target", "post_configure_target", "add_source", "remove_source"].contains(operation)
+    }
+
     /// Step ids per level, in execution order.
     public var levels: [[String]] {
         let count = (steps.map(\.level).max() ?? -1) + 1

@@ -303,8 +303,9 @@ struct Planner {
     }
 
     /// Relationship Configure operations: pre_configure_* run before the source's configure, post_configure_*
-    /// after it and before its start, add_*/target_changed once the source is up. *_source operations run on the
-    /// source instance, *_target ones on the target.
+    /// after it and before its start, add_*/target_changed once both ends are up. Where they run follows TOSCA:
+    /// pre/post_configure_source on the source and *_target on the target; add_target, remove_target and
+    /// target_changed notify the source (run on it); add_source and remove_source notify the target.
     private func addRelationshipSteps(_ steps: inout [Plan.Step], edges: [Plan.Edge], operations: [[OperationDef]]) {
         func step(_ instance: String, _ name: String) -> String? {
             let id = "\(instance).Standard.\(name)"
@@ -317,7 +318,7 @@ struct Planner {
         for (edge, edgeOperations) in zip(edges, operations) {
             for operation in edgeOperations {
                 let name = operation.name
-                let runsOn = name.hasSuffix("_target") || name == "target_changed" ? edge.to : edge.from
+                let runsOn = Plan.runsOnTarget(name) ? edge.to : edge.from
                 let id = "\(edge.from).\(edge.requirement).\(edge.to).Configure.\(name)"
                 var after: [String] = []
                 var before: [String] = []
