@@ -17,14 +17,34 @@ public struct ProvidersFile: Sendable, Equatable {
     /// `DEPLOYCTL_HOME/providers.yaml`.
     public static func defaultPath(home: URL) -> URL { home.appendingPathComponent("providers.yaml") }
 
-    public static func load(_ path: String) throws(ProvidersFileError) -> ProvidersFile {
+    public static func load(_ path: String, localDirectory: String? = nil) throws(ProvidersFileError) -> ProvidersFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ProvidersFileError(file: path, path: "", message: "cannot read the providers file")
         }
-        return try parse(text, file: path)
+        return try parse(text, file: path, localDirectory: localDirectory)
     }
 
-    public static func parse(_ text: String, file: String) throws(ProvidersFileError) -> ProvidersFile {
+    /// The providers of `path` when it exists (else none), plus the built-in `local` provider unless the file
+    /// defines one of that name. A file that exists but does not parse is an error.
+    public static func loadWithDefaults(_ path: String, home: URL) throws(ProvidersFileError) -> (
+        file: ProvidersFile, declared: [String]
+    ) {
+        let localDirectory = home.appendingPathComponent("local").path
+        var file = ProvidersFile(providers: [:])
+        if FileManager.default.fileExists(atPath: path) {
+            file = try load(path, localDirectory: localDirectory)
+        }
+        let declared = file.providers.keys.sorted()
+        if file.providers["local"] == nil {
+            file.providers["local"] = .local(LocalProviderConfig(directory: localDirectory))
+        }
+        return (file, declared)
+    }
+
+    /// `localDirectory` is where `local` providers keep their nodes unless the file says (DEPLOYCTL_HOME/local).
+    public static func parse(_ text: String, file: String, localDirectory: String? = nil) throws(ProvidersFileError)
+        -> ProvidersFile
+    {
         let raw: Raw
         do {
             raw = try YAMLDecoder().decode(Raw.self, from: text)
@@ -56,10 +76,34 @@ public struct ProvidersFile: Sendable, Equatable {
                                 user: host.user ?? "root",
                                 key: expandTilde(host.key), labels: host.labels ?? [:])
                         }))
+            case "local":
+                var local = LocalProviderConfig(
+                    name: name,
+                    directory: entry.directory.map(expandTilde) ?? (localDirectory ?? "/var/lib/deployctl/local"))
+                if let bridge = entry.bridge {
+                    guard (1...15).contains(bridge.count),
+                        bridge.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+                    else {
+                        throw ProvidersFileError(
+                            file: file, path: "providers.\(name).bridge",
+                            message: "a bridge name is 1 to 15 letters and digits")
+                    }
+                    local.bridge = bridge
+                }
+                if let subnet = entry.subnet {
+                    let octets = subnet.split(separator: ".").compactMap { UInt8($0) }
+                    guard octets.count == 3, subnet.split(separator: ".").count == 3 else {
+                        throw ProvidersFileError(
+                            file: file, path: "providers.\(name).subnet",
+                            message: "give the /24 as its first three octets, such as 10.232.0")
+                    }
+                    local.subnet = subnet
+                }
+                providers[name] = .local(local)
             default:
                 throw ProvidersFileError(
                     file: file, path: "providers.\(name).type",
-                    message: "unknown provider type '\(entry.type)'; this deployctl knows: ssh")
+                    message: "unknown provider type '\(entry.type)'; this deployctl knows: ssh, local")
             }
         }
         return ProvidersFile(providers: providers)
@@ -79,9 +123,12 @@ public struct ProvidersFile: Sendable, Equatable {
         var knownHosts: String?
         var stateDirectory: String?
         var hosts: [RawHost]?
+        var directory: String?
+        var bridge: String?
+        var subnet: String?
 
         enum CodingKeys: String, CodingKey {
-            case type, hosts
+            case type, hosts, directory, bridge, subnet
             case knownHosts = "known_hosts"
             case stateDirectory = "state_dir"
         }
@@ -121,10 +168,12 @@ public enum LabelValue: Sendable, Equatable, Decodable, CustomStringConvertible 
 
 public enum ProviderConfig: Sendable, Equatable {
     case ssh(SSHProviderConfig)
+    case local(LocalProviderConfig)
 
     public var type: String {
         switch self {
         case .ssh: return "ssh"
+        case .local: return "local"
         }
     }
 }

@@ -42,22 +42,27 @@ struct DeploymentContext {
         }
     }
 
-    /// The provider called `name`, or the only one declared when `name` is nil.
+    /// The provider called `name`; without a name, the only one the providers file declares, or `local` when it
+    /// declares none.
     func provider(_ name: String?) throws -> any Provider {
         let path = providers ?? ProvidersFile.defaultPath(home: homeURL).path
+        if providers != nil && !FileManager.default.fileExists(atPath: path) {
+            writeError("error: \(path): cannot read the providers file")
+            throw ExitCode(2)
+        }
         let file: ProvidersFile
+        let declared: [String]
         do {
-            file = try ProvidersFile.load(path)
+            (file, declared) = try ProvidersFile.loadWithDefaults(path, home: homeURL)
         } catch {
             writeError("error: \(error.description)")
             throw ExitCode(2)
         }
-        let declared = file.providers.keys.sorted()
         let chosen: String
         if let name {
             chosen = name
-        } else if declared.count == 1 {
-            chosen = declared[0]
+        } else if declared.count <= 1 {
+            chosen = declared.first ?? "local"
         } else {
             writeError(
                 "error: \(path) declares \(declared.count) providers (\(declared.joined(separator: ", "))); "
@@ -65,11 +70,18 @@ struct DeploymentContext {
             throw ExitCode(2)
         }
         guard let config = file.providers[chosen] else {
-            writeError("error: no provider named '\(chosen)' in \(path); declared: \(declared.joined(separator: ", "))")
+            let known = file.providers.keys.sorted().joined(separator: ", ")
+            writeError("error: no provider named '\(chosen)'; known: \(known) (declare providers in \(path))")
             throw ExitCode(2)
         }
         switch config {
         case .ssh(let ssh): return SSHProvider(config: ssh, acceptNewHostKeys: acceptNewHostKeys)
+        case .local(let local):
+            if let reason = LocalProvider.unavailableReason() {
+                writeError("error: \(reason)")
+                throw ExitCode(2)
+            }
+            return LocalProvider(config: local)
         }
     }
 

@@ -22,11 +22,15 @@ struct ProvidersCommand: ParsableCommand {
         @Option(name: .customLong("providers"), help: "The providers file (default: DEPLOYCTL_HOME/providers.yaml).")
         var providers: String?
 
+        /// The declared providers plus the built-in `local` one.
         func load() throws -> ProvidersFile {
             let home = resolvedHome(home)
             let path = providers ?? ProvidersFile.defaultPath(home: home).path
             do {
-                return try ProvidersFile.load(path)
+                if providers != nil && !FileManager.default.fileExists(atPath: path) {
+                    return try ProvidersFile.load(path)  // reports the missing file
+                }
+                return try ProvidersFile.loadWithDefaults(path, home: home).file
             } catch {
                 writeError("error: \(error.description)")
                 throw ExitCode(2)
@@ -45,6 +49,13 @@ struct ProvidersCommand: ParsableCommand {
             switch format {
             case .json:
                 let entries: [JSONValue] = names.compactMap { name in
+                    if case .local(let local)? = file.providers[name] {
+                        return .object([
+                            ("name", .string(name)), ("type", .string("local")),
+                            ("directory", .string(local.directory)),
+                            ("bridge", .string(local.bridge)), ("subnet", .string(local.subnet + ".0/24")),
+                        ])
+                    }
                     guard case .ssh(let ssh) = file.providers[name] else { return nil }
                     return .object([
                         ("name", .string(name)), ("type", .string("ssh")),
@@ -70,6 +81,11 @@ struct ProvidersCommand: ParsableCommand {
                 print(JSONValue.array(entries).serialized())
             case .text:
                 for name in names {
+                    if case .local(let local)? = file.providers[name] {
+                        print(
+                            "\(name)  local  nodes on this machine (\(local.subnet).0/24 on \(local.bridge), \(local.directory))"
+                        )
+                    }
                     guard case .ssh(let ssh) = file.providers[name] else { continue }
                     print("\(name)  ssh  \(ssh.hosts.count) host(s)")
                     for host in ssh.hosts {
@@ -103,6 +119,14 @@ struct ProvidersCommand: ParsableCommand {
                     "error: no provider named '\(name)'; declared: \(file.providers.keys.sorted().joined(separator: ", "))"
                 )
                 throw ExitCode(2)
+            }
+            if case .local = provider {
+                if let reason = LocalProvider.unavailableReason() {
+                    print("FAIL  \(name): \(reason)")
+                    throw ExitCode(1)
+                }
+                print("ok    \(name): root, namespaces and sshd available")
+                return
             }
             guard case .ssh(let ssh) = provider else { return }
             let results = await ssh.check(acceptNewHostKeys: acceptNewHostKeys, timeout: .seconds(timeout))

@@ -36,7 +36,15 @@ struct ProvidersFileTests {
         arguments: [
             (
                 "providers:\n  lab:\n    type: cloudy\n",
-                "providers.yaml: providers.lab.type: unknown provider type 'cloudy'; this deployctl knows: ssh"
+                "providers.yaml: providers.lab.type: unknown provider type 'cloudy'; this deployctl knows: ssh, local"
+            ),
+            (
+                "providers:\n  here:\n    type: local\n    bridge: my-bridge-name-too-long\n",
+                "providers.yaml: providers.here.bridge: a bridge name is 1 to 15 letters and digits"
+            ),
+            (
+                "providers:\n  here:\n    type: local\n    subnet: 10.1.2.0/24\n",
+                "providers.yaml: providers.here.subnet: give the /24 as its first three octets, such as 10.232.0"
             ),
             (
                 "providers:\n  lab:\n    type: ssh\n    hosts:\n      - { name: h1, key: /k }\n",
@@ -60,6 +68,25 @@ struct ProvidersFileTests {
             #expect(error.description == expected)
         }
     }
+}
+
+@Test("a local provider takes its directory, bridge and subnet from the file, else the defaults")
+func localProviderSettings() throws {
+    let file = try ProvidersFile.parse(
+        "providers:\n  here:\n    type: local\n    bridge: br7\n    subnet: 10.9.8\n  there:\n    type: local\n",
+        file: "p.yaml", localDirectory: "/home/x/.deployctl/local")
+    #expect(
+        file.providers["here"]
+            == .local(
+                LocalProviderConfig(
+                    name: "here", directory: "/home/x/.deployctl/local", bridge: "br7", subnet: "10.9.8")))
+    #expect(
+        file.providers["there"]
+            == .local(LocalProviderConfig(name: "there", directory: "/home/x/.deployctl/local")))
+    let missing = URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString)/providers.yaml")
+    let defaults = try ProvidersFile.loadWithDefaults(missing.path, home: URL(fileURLWithPath: "/h"))
+    #expect(defaults.declared.isEmpty)
+    #expect(defaults.file.providers == ["local": .local(LocalProviderConfig(directory: "/h/local"))])
 }
 
 // In the SSH suite, which is serialized: test beds must not run side by side.

@@ -44,7 +44,7 @@ public struct SSHProvider: Provider {
         }.sorted { $0.gpus < $1.gpus }
     }
 
-    public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
+    func createComputeBlocking(_ request: ComputeRequest) throws(ProviderError) -> ProvisionedCompute {
         let fitting = candidates(for: request)
         guard !fitting.isEmpty else {
             throw ProviderError(
@@ -92,7 +92,7 @@ public struct SSHProvider: Provider {
                 + "remove a deployment")
     }
 
-    public func deleteCompute(name resource: String, providerID: String?) async throws(ProviderError) {
+    func deleteComputeBlocking(name resource: String, providerID: String?) throws(ProviderError) {
         let hosts = config.hosts.filter { providerID == nil || $0.name == providerID }
         for host in hosts {
             let session = try session(host)
@@ -106,6 +106,38 @@ public struct SSHProvider: Provider {
             let result = try run(session, command, on: host)
             if result.stdout.contains("released") { return }
         }
+    }
+
+    // MARK: The contract, off the cooperative threads (libssh2 blocks)
+
+    public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
+        return try await offload { () throws(ProviderError) in try self.createComputeBlocking(request) }
+    }
+
+    public func deleteCompute(name resource: String, providerID: String?) async throws(ProviderError) {
+        try await offload { () throws(ProviderError) in
+            try self.deleteComputeBlocking(name: resource, providerID: providerID)
+        }
+    }
+
+    public func deleteVolume(name resource: String, providerID: String?) async throws(ProviderError) {
+        try await offload { () throws(ProviderError) in
+            try self.deleteVolumeBlocking(name: resource, providerID: providerID)
+        }
+    }
+
+    public func attachVolume(_ request: AttachmentRequest) async throws(ProviderError) -> ProvisionedAttachment {
+        return try await offload { () throws(ProviderError) in try self.attachVolumeBlocking(request) }
+    }
+
+    public func detachVolume(name resource: String, providerID: String?) async throws(ProviderError) {
+        try await offload { () throws(ProviderError) in
+            try self.detachVolumeBlocking(name: resource, providerID: providerID)
+        }
+    }
+
+    public func resources(deployment: String) async throws(ProviderError) -> [TaggedResource] {
+        return try await offload { () throws(ProviderError) in try self.resourcesBlocking(deployment: deployment) }
     }
 
     // MARK: Volumes
@@ -130,7 +162,7 @@ public struct SSHProvider: Provider {
         volumeID.hasPrefix("/") ? volumeID : "\(config.stateDirectory)/volumes/\(volumeID)"
     }
 
-    public func deleteVolume(name resource: String, providerID: String?) async throws(ProviderError) {
+    func deleteVolumeBlocking(name resource: String, providerID: String?) throws(ProviderError) {
         if providerID?.hasPrefix("/") == true { return }  // someone else's volume
         let directory = volumeDirectory(resource)
         let tag = "\(directory)/.deployctl-volume"
@@ -145,7 +177,7 @@ public struct SSHProvider: Provider {
         }
     }
 
-    public func attachVolume(_ request: AttachmentRequest) async throws(ProviderError) -> ProvisionedAttachment {
+    func attachVolumeBlocking(_ request: AttachmentRequest) throws(ProviderError) -> ProvisionedAttachment {
         guard let host = config.hosts.first(where: { $0.name == request.computeID }) else {
             throw ProviderError("unknown-host", provider: name, "no host named '\(request.computeID)'")
         }
@@ -195,7 +227,7 @@ public struct SSHProvider: Provider {
         return ProvisionedAttachment(providerID: host.name, location: location)
     }
 
-    public func detachVolume(name resource: String, providerID: String?) async throws(ProviderError) {
+    func detachVolumeBlocking(name resource: String, providerID: String?) throws(ProviderError) {
         let record = "\(config.stateDirectory)/attachments/\(resource)"
         for host in config.hosts where providerID == nil || host.name == providerID {
             let session = try session(host)
@@ -218,7 +250,7 @@ public struct SSHProvider: Provider {
 
     // MARK: Reconciling
 
-    public func resources(deployment: String) async throws(ProviderError) -> [TaggedResource] {
+    func resourcesBlocking(deployment: String) throws(ProviderError) -> [TaggedResource] {
         var found: [TaggedResource] = []
         let state = shellQuote(config.stateDirectory)
         for host in config.hosts {

@@ -1,0 +1,171 @@
+/// The root-side work of the `local` provider, as one bash program: `bash -c SCRIPT local ACTION ARGS…`.
+///
+/// A node is a network namespace on a bridge (its own address), with a private mount and UTS namespace (its own
+/// mounts and hostname) in which an sshd runs in the foreground; everything after creation goes through SSH like a
+/// real host. A node's directory (`$LOCAL/nodes/NAME`) is written, tag first, before anything is made, so a crash
+/// leaves something `list` finds and `delete` removes. Changes that allocate (addresses, the bridge, known_hosts)
+/// hold `$LOCAL/lock`.
+enum LocalNodeScript {
+    static let text = #"""
+        set -euo pipefail
+        LOCAL=$1; BRIDGE=$2; SUBNET=$3; ACTION=$4; shift 4
+        NODES=$LOCAL/nodes; VOLUMES=$LOCAL/volumes; ATTACHMENTS=$LOCAL/attachments
+        mkdir -p "$NODES" "$VOLUMES" "$ATTACHMENTS"
+        die() { echo "$*" >&2; exit 3; }
+        nsname() { printf 'dctl-%s' "$(printf '%s' "$1" | sha256sum | cut -c1-12)"; }
+        vethname() { printf 'dv%s' "$(printf '%s' "$1" | sha256sum | cut -c1-10)"; }
+        locked() { exec 9>"$LOCAL/lock"; flock 9; }
+
+        node_alive() {
+            local pid
+            pid=$(cat "$NODES/$1/sshd.pid" 2>/dev/null) || return 1
+            [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+        }
+
+        create() {
+            local name=$1 tag=$2 dir=$NODES/$1 ns veth address i pid
+            locked
+            if [[ -f $dir/ready ]] && node_alive "$name"; then cat "$dir/address"; return; fi
+            [[ -d $dir ]] && destroy_node "$name"
+            mkdir -p "$dir"
+            printf '%s\n' "$tag" > "$dir/tag"
+            ns=$(nsname "$name"); veth=$(vethname "$name")
+            for ((i = 10; i < 250; i++)); do
+                grep -qxF "$SUBNET.$i" "$NODES"/*/address 2>/dev/null || { address=$SUBNET.$i; break; }
+            done
+            [[ -n ${address:-} ]] || die "no free address left in $SUBNET.0/24"
+            printf '%s\n' "$address" > "$dir/address"
+            if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+                ip link add "$BRIDGE" type bridge
+                ip addr add "$SUBNET.1/24" dev "$BRIDGE"
+                ip link set "$BRIDGE" up
+            fi
+            ip netns add "$ns"
+            ip link add "$veth" type veth peer name eth0 netns "$ns"
+            ip link set "$veth" master "$BRIDGE" up
+            ip -n "$ns" addr add "$address/24" dev eth0
+            ip -n "$ns" link set eth0 up
+            ip -n "$ns" link set lo up
+            ip -n "$ns" route add default via "$SUBNET.1"
+            ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519" -C "$name"
+            cat > "$dir/sshd_config" <<EOF
+        ListenAddress $address
+        Port 22
+        HostKey $dir/host_ed25519
+        PidFile none
+        AuthorizedKeysFile $LOCAL/authorized_keys
+        PermitRootLogin prohibit-password
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        UsePAM no
+        StrictModes no
+        AcceptEnv LANG LC_*
+        Subsystem sftp internal-sftp
+        EOF
+            mkdir -p /run/sshd
+            # ip netns exec and unshare exec in place: the background job's pid is sshd's, and its mount namespace
+            # is the node's (attach enters it).
+            setsid ip netns exec "$ns" unshare --mount --uts --propagation private \
+                /bin/sh -c "hostname '$name' && exec /usr/sbin/sshd -D -f '$dir/sshd_config' -E '$dir/sshd.log'" \
+                </dev/null >/dev/null 2>&1 &
+            pid=$!
+            printf '%s\n' "$pid" > "$dir/sshd.pid"
+            for ((i = 0; i < 100; i++)); do
+                if ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$address/22" 2>/dev/null; then break; fi
+                kill -0 "$pid" 2>/dev/null || die "sshd of $name exited: $(tail -n 3 "$dir/sshd.log" 2>/dev/null)"
+                sleep 0.05
+            done
+            (( i < 100 )) || die "sshd of $name did not accept connections within 5 s"
+            sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
+            printf '%s %s\n' "$address" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" >> "$LOCAL/known_hosts"
+            touch "$dir/ready"
+            echo "$address"
+        }
+
+        # Stops every process of the node (its network namespace holds them all), then removes the namespace, the
+        # mount points it made, its known_hosts line and its directory.
+        destroy_node() {
+            local name=$1 dir=$NODES/$1 ns pids address
+            ns=$(nsname "$name")
+            if ip netns list | grep -qw "$ns"; then
+                pids=$(ip netns pids "$ns" || true)
+                [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+                for _ in $(seq 50); do [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break; sleep 0.05; done
+                ip netns del "$ns"
+            fi
+            address=$(cat "$dir/address" 2>/dev/null || true)
+            [[ -n $address ]] && sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
+            if [[ -f $dir/mountpoints ]]; then
+                while read -r point; do rmdir "$point" 2>/dev/null || true; done < "$dir/mountpoints"
+            fi
+            rm -rf "$dir" "${LOCAL:?}/work/$name"
+        }
+
+        delete() {
+            local name=$1
+            locked
+            [[ -d $NODES/$name ]] && destroy_node "$name"
+            for f in "$ATTACHMENTS"/*; do
+                [[ -f $f ]] && [[ $(cut -f4 "$f") == "$name" ]] && rm -f "$f"
+            done
+            if ! ls "$NODES" | grep -q . && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+            true
+        }
+
+        volume() {
+            local name=$1 tag=$2
+            mkdir -p "$VOLUMES/$name/data"
+            printf '%s\n' "$tag" > "$VOLUMES/$name/tag"
+            echo "$VOLUMES/$name/data"
+        }
+
+        delete_volume() { rm -rf "${VOLUMES:?}/$1"; }
+
+        attach() {
+            local name=$1 tag=$2 node=$3 source=$4 target=$5 readonly=$6 pid
+            node_alive "$node" || die "node $node is not running"
+            [[ -d $source ]] || die "volume directory $source does not exist"
+            pid=$(cat "$NODES/$node/sshd.pid")
+            printf '%s\t%s\t%s\n' "$tag" "$node" "$target" > "$ATTACHMENTS/$name"
+            if ! nsenter -t "$pid" -m mountpoint -q "$target" 2>/dev/null; then
+                if [[ ! -e $target ]]; then
+                    mkdir -p "$target"
+                    printf '%s\n' "$target" >> "$NODES/$node/mountpoints"
+                fi
+                nsenter -t "$pid" -m mount --bind "$source" "$target"
+                if [[ $readonly == true ]]; then nsenter -t "$pid" -m mount -o remount,bind,ro "$target"; fi
+            fi
+            echo "$target"
+        }
+
+        detach() {
+            local name=$1 record=$ATTACHMENTS/$1 node target pid
+            [[ -f $record ]] || return 0
+            node=$(cut -f4 "$record"); target=$(cut -f5 "$record")
+            if node_alive "$node"; then
+                pid=$(cat "$NODES/$node/sshd.pid")
+                nsenter -t "$pid" -m umount "$target" 2>/dev/null || true
+            fi
+            rm -f "$record"
+        }
+
+        list() {
+            local f
+            for f in "$NODES"/*/tag; do [[ -f $f ]] && printf 'compute\t%s\t%s\n' "$(cat "$f")" "$(basename "$(dirname "$f")")"; done
+            for f in "$VOLUMES"/*/tag; do [[ -f $f ]] && printf 'volume\t%s\t%s\n' "$(cat "$f")" "$(dirname "$f")/data"; done
+            for f in "$ATTACHMENTS"/*; do [[ -f $f ]] && printf 'attachment\t%s\t%s\n' "$(cut -f1-3 "$f")" "$(cut -f4 "$f")"; done
+            true
+        }
+
+        case $ACTION in
+            create) create "$@" ;;
+            delete) delete "$@" ;;
+            volume) volume "$@" ;;
+            delete-volume) delete_volume "$@" ;;
+            attach) attach "$@" ;;
+            detach) detach "$@" ;;
+            list) list ;;
+            *) die "unknown action $ACTION" ;;
+        esac
+        """#
+}

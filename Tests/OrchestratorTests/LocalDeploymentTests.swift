@@ -1,0 +1,65 @@
+import Foundation
+import Providers
+import TOSCA
+import Testing
+
+@testable import Orchestrator
+
+/// The two-tier fixture on the `local` provider: nodes made on this machine, the same SSH path afterwards.
+@Suite(
+    "Deployments on the local provider", .serialized,
+    .enabled(if: LocalProvider.unavailableReason() == nil, "\(LocalProvider.unavailableReason() ?? "")"))
+struct LocalDeploymentTests {
+    @Test("up, scale and down on local nodes; down leaves no namespace, process, mount point or directory")
+    func twoTierOnLocal() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "deployctl-localdeploy-\(UUID().uuidString.prefix(8))")
+        let root = directory.appendingPathComponent("mnt").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let provider = LocalProvider(
+            config: LocalProviderConfig(
+                directory: directory.appendingPathComponent("local").path, bridge: "dctlt80", subnet: "10.232.80"))
+        let store = try StateStore.open(home: directory.appendingPathComponent("home"))
+        try store.create(DeploymentRecord(name: "loc", template: TwoTierDeployment.template, provider: "local"))
+        func plan(workers: Int) throws -> Plan {
+            var options = ValidationOptions(inputs: ["mount_root": root])
+            options.instanceCounts = ["worker": workers]
+            return try #require(ToscaProcessor.plan(path: TwoTierDeployment.template, options: options).1)
+        }
+        let deployer = Deployer(store: store, provider: provider)
+        let one = try plan(workers: 1)
+        let result = try await deployer.up(deployment: "loc", plan: one)
+        #expect(result.status == .deployed && result.ran == 8, "\(result.failed)")
+        let instances = try deployer.instances(deployment: "loc", plan: one)
+        #expect(instances.first { $0.instance == "front[0]" }?.privateAddress == "10.232.80.10")
+        // The playbook wrote onto the volume mounted inside the front node, not onto this machine's directory.
+        let (_, access) = try deployer.access(deployment: "loc", target: "portal", plan: one)
+        let conf = try SSHSession(access.endpoint).run("cat \(root)/results/portal.conf")
+        #expect(conf.stdout == "listen 10.232.80.10:8080\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/results/portal.conf"))
+
+        let three = try plan(workers: 3)
+        #expect(try await deployer.up(deployment: "loc", plan: three, previous: one).status == .deployed)
+        #expect(try await deployer.verify(deployment: "loc").isEmpty)
+        let scaledIn = try await deployer.up(deployment: "loc", plan: one, previous: three)
+        #expect(scaledIn.removed == ["agent[1]", "agent[2]", "worker[1]", "worker[2]"])
+
+        let teardown = try await deployer.teardown(deployment: "loc", plan: one)
+        #expect(teardown.remaining.isEmpty)
+        try store.remove(deployment: "loc")
+        let local = directory.appendingPathComponent("local").path
+        for kind in ["nodes", "volumes", "attachments", "work"] {
+            #expect(
+                ((try? FileManager.default.contentsOfDirectory(atPath: "\(local)/\(kind)")) ?? []).isEmpty, "\(kind)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/results"))
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/dctlt80"), "the bridge outlived its nodes")
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard pid.allSatisfy(\.isNumber), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+            else { return false }
+            return String(decoding: data, as: UTF8.self).contains(local)
+        }
+        #expect(leftovers.isEmpty, "processes left: \(leftovers)")
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

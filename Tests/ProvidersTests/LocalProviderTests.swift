@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+@testable import Providers
+
+/// The `local` provider on this machine: nodes are network namespaces with their own sshd, hostname and mounts.
+@Suite(
+    "The local provider", .serialized,
+    .enabled(if: LocalProvider.unavailableReason() == nil, "\(LocalProvider.unavailableReason() ?? "")"))
+struct LocalProviderTests {
+    /// A provider with its own directory, bridge and subnet, so that tests never meet a user's local nodes.
+    static func provider(_ index: Int) throws -> (LocalProvider, URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "deployctl-local-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let config = LocalProviderConfig(
+            directory: directory.appendingPathComponent("local").path, bridge: "dctlt\(90 + index)",
+            subnet: "10.232.\(90 + index)")
+        return (LocalProvider(config: config), directory)
+    }
+
+    func run(_ provider: LocalProvider, on compute: String, _ command: String) throws -> CommandResult {
+        let access = try provider.access(computeID: compute, name: compute)
+        return try SSHSession(access.endpoint).run(command)
+    }
+
+    @Test("a node has its own address and hostname; read-only volumes refuse writes; delete leaves nothing")
+    func nodesAndVolumes() async throws {
+        let (provider, directory) = try Self.provider(1)
+        let request = ComputeRequest(deployment: "lp", instance: "node[0]", name: "dctl-lp-node-0-compute")
+        let compute = try await provider.createCompute(request)
+        #expect(compute.privateAddress == "10.232.91.10")
+        #expect(try await provider.createCompute(request) == compute)  // idempotent by name
+        let hello = try run(provider, on: compute.providerID, "hostname; echo $SSH_CONNECTION")
+        #expect(hello.stdout.hasPrefix("dctl-lp-node-0-compute\n"))
+        #expect(hello.stdout.contains(" 10.232.91.10 22"))
+
+        let data = try await provider.createVolume(
+            VolumeRequest(deployment: "lp", instance: "data[0]", name: "dctl-lp-data-0-volume"))
+        try "scan-001\n".write(toFile: data.providerID + "/study.txt", atomically: true, encoding: .utf8)
+        let results = try await provider.createVolume(
+            VolumeRequest(deployment: "lp", instance: "results[0]", name: "dctl-lp-results-0-volume"))
+        let dataMount = directory.appendingPathComponent("mnt/data").path
+        let resultsMount = directory.appendingPathComponent("mnt/results").path
+        for (volume, location, name, readOnly) in [
+            (data, dataMount, "dctl-lp-node-0-attach-data", true),
+            (results, resultsMount, "dctl-lp-node-0-attach-results", false),
+        ] {
+            let attachment = AttachmentRequest(
+                deployment: "lp", instance: "node[0]", name: name, volumeID: volume.providerID,
+                volumeInstance: name, computeID: compute.providerID, location: location, readOnly: readOnly)
+            _ = try await provider.attachVolume(attachment)
+            _ = try await provider.attachVolume(attachment)  // idempotent
+        }
+        let read = try run(provider, on: compute.providerID, "cat \(dataMount)/study.txt")
+        #expect(read.stdout == "scan-001\n")
+        let write = try run(provider, on: compute.providerID, "touch \(dataMount)/x")
+        #expect(write.exitStatus != 0)
+        #expect(write.stderr.contains("Read-only file system"))
+        let result = try run(provider, on: compute.providerID, "echo 42 > \(resultsMount)/density.txt")
+        #expect(result.exitStatus == 0)
+        #expect(try String(contentsOfFile: results.providerID + "/density.txt", encoding: .utf8) == "42\n")
+        // The mounts are the node's own: this machine sees only the empty mount points.
+        #expect(!FileManager.default.fileExists(atPath: "\(dataMount)/study.txt"))
+
+        let kinds = try await provider.resources(deployment: "lp").map(\.kind).sorted()
+        #expect(kinds == ["attachment", "attachment", "compute", "volume", "volume"])
+        #expect(try await provider.resources(deployment: "other").isEmpty)
+
+        try await provider.detachVolume(name: "dctl-lp-node-0-attach-data", providerID: compute.providerID)
+        try await provider.deleteCompute(name: request.name, providerID: compute.providerID)
+        try await provider.deleteCompute(name: request.name, providerID: nil)  // twice is fine
+        try await provider.deleteVolume(name: "dctl-lp-data-0-volume", providerID: data.providerID)
+        try await provider.deleteVolume(name: "dctl-lp-results-0-volume", providerID: results.providerID)
+        #expect(try await provider.resources(deployment: "lp").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dataMount))
+        #expect(!FileManager.default.fileExists(atPath: resultsMount))
+        let namespaces = try LocalProvider.execute("/usr/sbin/ip", ["netns", "list"]).stdout
+        #expect(!namespaces.contains(LocalProviderTests.namespace(request.name)))
+        let bridge = try LocalProvider.execute("/usr/sbin/ip", ["link", "show", "dctlt91"])
+        #expect(bridge.status != 0, "the bridge outlived its last node")
+        #expect(Self.processes(mentioning: directory.path).isEmpty)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("without root, deployctl says the local provider needs root and what to do instead")
+    func explainsRoot() throws {
+        let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "needs .build/debug/deployctl")
+        // Run the real binary as `nobody`.
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("deployctl-nobody-\(getpid())").path
+        let check = try LocalProvider.execute(
+            "/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", binary, "providers", "check", "local", "--home", home])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("needs root: run deployctl as root"))
+        #expect(check.stdout.contains("type: ssh"))
+    }
+
+    /// The network namespace name the node script derives from a node name.
+    static func namespace(_ name: String) -> String {
+        let digest = (try? LocalProvider.execute("/bin/sh", ["-c", "printf '%s' '\(name)' | sha256sum"]).stdout) ?? ""
+        return "dctl-" + digest.prefix(12)
+    }
+
+    /// Processes whose command line mentions `text`.
+    static func processes(mentioning text: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return line.contains(text) ? "\(pid): \(line)" : nil
+        }
+    }
+}
