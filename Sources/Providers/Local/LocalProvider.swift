@@ -150,6 +150,13 @@ public struct LocalProvider: Provider {
     // MARK: Compute
 
     public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
+        // CPUs and memory are shared (nodes oversubscribe this machine); GPUs cannot be.
+        let gpus = Self.gpuCount()
+        guard request.gpus <= gpus else {
+            throw ProviderError(
+                "no-fitting-host", provider: name,
+                "\(request.instance) asks for \(request.gpus) GPU(s); this machine has \(gpus) (/dev/nvidia[0-9]*)")
+        }
         let address = try await script(
             "create", [request.name, tag(request.deployment, request.instance, request.name)])
         return ProvisionedCompute(providerID: request.name, privateAddress: address, publicAddress: nil)
@@ -169,6 +176,12 @@ public struct LocalProvider: Provider {
                 address: address.trimmingCharacters(in: .whitespacesAndNewlines), user: "root", privateKey: privateKey,
                 knownHosts: knownHosts, timeout: .seconds(15)),
             workDirectory: "\(config.directory)/work/\(computeID)")
+    }
+
+    /// NVIDIA GPUs on this machine, by device file.
+    static func gpuCount() -> Int {
+        let devices = (try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? []
+        return devices.count { $0.hasPrefix("nvidia") && $0.dropFirst(6).allSatisfy(\.isNumber) && $0.count > 6 }
     }
 
     // MARK: Volumes

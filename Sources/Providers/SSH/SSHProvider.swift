@@ -269,10 +269,9 @@ public struct SSHProvider: Provider {
                 let kind = String(line[..<tab])
                 let resource = TaggedResource(
                     kind: kind, name: claim.name, providerID: host.name, instance: claim.instance)
-                // A volume shared by hosts that share the path is one resource.
-                if kind == "volume", found.contains(where: { $0.kind == "volume" && $0.name == claim.name }) {
-                    continue
-                }
+                // Hosts that share the state directory (NFS, or the test bed) see the same volumes and attachments:
+                // each is one resource.
+                if found.contains(where: { $0.kind == kind && $0.name == claim.name }) { continue }
                 found.append(resource)
             }
         }

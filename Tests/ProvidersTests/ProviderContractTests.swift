@@ -1,0 +1,148 @@
+import Foundation
+import TestBeds
+import Testing
+
+@testable import Providers
+
+/// A provider under test, with whatever keeps its back-end alive (a test bed) and a directory for mount points.
+final class ProviderUnderTest: @unchecked Sendable {
+    let provider: any Provider
+    let scratch: String
+    let keepAlive: AnyObject?
+
+    init(provider: any Provider, scratch: String, keepAlive: AnyObject?) {
+        self.provider = provider
+        self.scratch = scratch
+        self.keepAlive = keepAlive
+    }
+
+    func run(on computeID: String, _ command: String) throws -> CommandResult {
+        let access = try provider.access(computeID: computeID, name: computeID)
+        return try SSHSession(access.endpoint).run(command)
+    }
+}
+
+/// How to make each provider for the contract suite. A new back-end adds one entry.
+struct ProviderFactory: Sendable, CustomStringConvertible {
+    var description: String
+    var available: Bool
+    var make: @Sendable () throws -> ProviderUnderTest
+
+    static let all: [ProviderFactory] = [
+        ProviderFactory(description: "ssh", available: SSHTestBed.available) {
+            let bed = try SSHTestBed(hosts: 2)
+            guard case .ssh(let config)? = try ProvidersFile.load(bed.path("providers.yaml")).providers["testbed"]
+            else { throw ProviderError("test", provider: "ssh", "the test bed wrote no ssh provider") }
+            return ProviderUnderTest(
+                provider: SSHProvider(config: config, timeout: .seconds(5)), scratch: bed.path("scratch"),
+                keepAlive: bed)
+        },
+        ProviderFactory(description: "local", available: LocalProvider.unavailableReason() == nil) {
+            let (provider, directory) = try LocalProviderTests.provider(5)
+            return ProviderUnderTest(
+                provider: provider, scratch: directory.appendingPathComponent("scratch").path, keepAlive: nil)
+        },
+    ]
+}
+
+/// The contract every provider keeps: idempotent creation by name, tags that find everything again, idempotent
+/// deletion, volumes that attach where asked, and never touching what is not deployctl's.
+@Suite(
+    "Provider contract", .serialized,
+    .enabled(if: ProviderFactory.all.contains(where: \.available), "no provider can run here (needs root)"))
+struct ProviderContractTests {
+    static var factories: [ProviderFactory] { ProviderFactory.all.filter(\.available) }
+
+    @Test("compute: creation is idempotent by name, found by tag, deleted twice without harm", arguments: factories)
+    func compute(_ factory: ProviderFactory) async throws {
+        let subject = try factory.make()
+        let provider = subject.provider
+        let web = ComputeRequest(deployment: "contract-a", instance: "web[0]", name: "dctl-contract-a-web-0-compute")
+        let first = try await provider.createCompute(web)
+        #expect(try await provider.createCompute(web).providerID == first.providerID)
+        let other = ComputeRequest(deployment: "contract-b", instance: "db[0]", name: "dctl-contract-b-db-0-compute")
+        let second = try await provider.createCompute(other)
+        #expect(second.providerID != first.providerID)
+        #expect(try subject.run(on: first.providerID, "echo ok").stdout == "ok\n")
+
+        let tagged = try await provider.resources(deployment: "contract-a")
+        #expect(tagged.map(\.name) == [web.name])
+        #expect(tagged.first?.kind == "compute" && tagged.first?.instance == "web[0]")
+        #expect(try await provider.resources(deployment: "contract-b").map(\.name) == [other.name])
+
+        try await provider.deleteCompute(name: web.name, providerID: first.providerID)
+        try await provider.deleteCompute(name: web.name, providerID: first.providerID)
+        try await provider.deleteCompute(name: web.name, providerID: nil)
+        #expect(try await provider.resources(deployment: "contract-a").isEmpty)
+        #expect(try await provider.resources(deployment: "contract-b").map(\.name) == [other.name])
+        try await provider.deleteCompute(name: other.name, providerID: nil)
+        #expect(try await provider.resources(deployment: "contract-b").isEmpty)
+    }
+
+    @Test("a request nothing can satisfy fails with a clear error and leaves nothing", arguments: factories)
+    func impossible(_ factory: ProviderFactory) async throws {
+        let subject = try factory.make()
+        let request = ComputeRequest(
+            deployment: "contract-c", instance: "gpu[0]", name: "dctl-contract-c-gpu-0-compute", gpus: 64)
+        let error = await #expect(throws: ProviderError.self) { try await subject.provider.createCompute(request) }
+        #expect(error?.code == "no-fitting-host")
+        #expect(error?.message.contains("gpu[0]") == true)
+        #expect(try await subject.provider.resources(deployment: "contract-c").isEmpty)
+        #expect(throws: ProviderError.self) { try subject.provider.access(computeID: "no-such-node", name: "x") }
+    }
+
+    @Test(
+        "volumes attach where asked, idempotently; detach and delete twice; others' volumes survive",
+        arguments: factories)
+    func volumes(_ factory: ProviderFactory) async throws {
+        let subject = try factory.make()
+        let provider = subject.provider
+        let deployment = "contract-v"
+        let compute = try await provider.createCompute(
+            ComputeRequest(deployment: deployment, instance: "node[0]", name: "dctl-contract-v-node-0-compute"))
+        let volume = try await provider.createVolume(
+            VolumeRequest(deployment: deployment, instance: "data[0]", name: "dctl-contract-v-data-0-volume"))
+        let existing = subject.scratch + "/existing"
+        try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: true)
+        try "keep\n".write(toFile: existing + "/keep.txt", atomically: true, encoding: .utf8)
+        let external = try await provider.createVolume(
+            VolumeRequest(
+                deployment: deployment, instance: "old[0]", name: "dctl-contract-v-old-0-volume", existingID: existing))
+        #expect(external.providerID == existing)
+
+        func attachment(_ volumeID: String, _ instance: String, _ location: String) -> AttachmentRequest {
+            AttachmentRequest(
+                deployment: deployment, instance: "node[0]", name: "dctl-contract-v-node-0-attach-\(instance)",
+                volumeID: volumeID, volumeInstance: instance, computeID: compute.providerID, location: location,
+                readOnly: false)
+        }
+        let data = attachment(volume.providerID, "data", subject.scratch + "/mnt/data")
+        let old = attachment(existing, "old", subject.scratch + "/mnt/old")
+        for request in [data, old] {
+            let first = try await provider.attachVolume(request)
+            #expect(first.location == request.location)
+            #expect(try await provider.attachVolume(request) == first)
+        }
+        let written = try subject.run(
+            on: compute.providerID,
+            "echo 7 > \(subject.scratch)/mnt/data/seven.txt && cat \(subject.scratch)/mnt/data/seven.txt "
+                + "\(subject.scratch)/mnt/old/keep.txt")
+        #expect(written.stdout == "7\nkeep\n")
+
+        let kinds = try await provider.resources(deployment: deployment).map(\.kind).sorted()
+        #expect(kinds.filter { $0 != "volume" } == ["attachment", "attachment", "compute"])
+        #expect(kinds.contains("volume"))
+
+        for request in [data, old] {
+            try await provider.detachVolume(name: request.name, providerID: compute.providerID)
+            try await provider.detachVolume(name: request.name, providerID: nil)
+        }
+        #expect(try subject.run(on: compute.providerID, "ls \(subject.scratch)/mnt/data/seven.txt").exitStatus != 0)
+        try await provider.deleteVolume(name: "dctl-contract-v-data-0-volume", providerID: volume.providerID)
+        try await provider.deleteVolume(name: "dctl-contract-v-data-0-volume", providerID: volume.providerID)
+        try await provider.deleteVolume(name: "dctl-contract-v-old-0-volume", providerID: existing)
+        #expect(try String(contentsOfFile: existing + "/keep.txt", encoding: .utf8) == "keep\n")
+        try await provider.deleteCompute(name: "dctl-contract-v-node-0-compute", providerID: compute.providerID)
+        #expect(try await provider.resources(deployment: deployment).isEmpty)
+    }
+}
