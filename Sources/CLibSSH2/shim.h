@@ -12,6 +12,26 @@ static inline int dctl_userauth_publickey_fromfile(LIBSSH2_SESSION *session, con
     return libssh2_userauth_publickey_fromfile(session, user, publickey, privatekey, passphrase);
 }
 
+/// Public-key authentication with each identity of the SSH agent at $SSH_AUTH_SOCK in turn; 0 when one is accepted.
+static inline int dctl_userauth_agent(LIBSSH2_SESSION *session, const char *user) {
+    LIBSSH2_AGENT *agent = libssh2_agent_init(session);
+    if (!agent) return -1;
+    int status = -1;
+    if (libssh2_agent_connect(agent) == 0 && libssh2_agent_list_identities(agent) == 0) {
+        struct libssh2_agent_publickey *identity = NULL, *previous = NULL;
+        while (libssh2_agent_get_identity(agent, &identity, previous) == 0) {
+            if (libssh2_agent_userauth(agent, user, identity) == 0) {
+                status = 0;
+                break;
+            }
+            previous = identity;
+        }
+        libssh2_agent_disconnect(agent);
+    }
+    libssh2_agent_free(agent);
+    return status;
+}
+
 static inline LIBSSH2_CHANNEL *dctl_channel_open_session(LIBSSH2_SESSION *session) {
     return libssh2_channel_open_session(session);
 }

@@ -74,7 +74,7 @@ public struct ProvidersFile: Sendable, Equatable {
                             SSHHostConfig(
                                 name: host.name, address: host.address, port: host.port ?? 22,
                                 user: host.user ?? "root",
-                                key: expandTilde(host.key), labels: host.labels ?? [:])
+                                key: host.key.map(expandTilde) ?? "", labels: host.labels ?? [:])
                         }))
             case "local":
                 var local = LocalProviderConfig(
@@ -139,7 +139,7 @@ public struct ProvidersFile: Sendable, Equatable {
         var address: String
         var port: Int?
         var user: String?
-        var key: String
+        var key: String?
         var labels: [String: LabelValue]?
     }
 }
@@ -192,6 +192,7 @@ public struct SSHHostConfig: Sendable, Equatable {
     public var address: String
     public var port: Int
     public var user: String
+    /// The private key file; empty means the SSH agent ($SSH_AUTH_SOCK).
     public var key: String
     public var labels: [String: LabelValue]
 }

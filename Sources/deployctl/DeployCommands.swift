@@ -447,11 +447,13 @@ struct SSH: AsyncParsableCommand {
             throw ExitCode(2)
         }
         var arguments = [
-            ssh, "-i", endpoint.privateKey, "-p", String(endpoint.port), "-o",
+            ssh, "-p", String(endpoint.port), "-o",
             "UserKnownHostsFile=\(endpoint.knownHosts)",
-            "-o", "StrictHostKeyChecking=\(state.acceptNewHostKeys ? "accept-new" : "yes")", "-o", "IdentitiesOnly=yes",
-            "\(endpoint.user)@\(endpoint.address)",
+            "-o", "StrictHostKeyChecking=\(state.acceptNewHostKeys ? "accept-new" : "yes")",
         ]
+        // A key file pins the identity; without one, ssh asks the agent.
+        if !endpoint.privateKey.isEmpty { arguments += ["-i", endpoint.privateKey, "-o", "IdentitiesOnly=yes"] }
+        arguments.append("\(endpoint.user)@\(endpoint.address)")
         if !command.isEmpty { arguments += ["--"] + command }
         let cArguments = arguments.map { strdup($0) } + [nil]
         execv(ssh, cArguments)

@@ -110,3 +110,15 @@ extension SSHSessionTests {
         #expect(degraded[1].detail.contains("cannot connect"))
     }
 }
+
+@Test("a host without a key file authenticates through the SSH agent")
+func hostWithoutKey() throws {
+    let file = try ProvidersFile.parse(
+        "providers:\n  lab:\n    type: ssh\n    hosts:\n      - { name: a, address: 10.0.0.1 }\n", file: "p.yaml")
+    guard case .ssh(let config)? = file.providers["lab"] else {
+        Issue.record("lab should be an ssh provider")
+        return
+    }
+    #expect(config.hosts.first?.key == "")
+    #expect(config.endpoint(try #require(config.hosts.first)).privateKey == "")
+}

@@ -98,3 +98,41 @@ struct SSHSessionTests {
         #expect(rejected?.description.contains("root@\(bed.hosts[0].address):22") == true)
     }
 }
+
+extension SSHSessionTests {
+    @Test("a host without a key file authenticates with the SSH agent's keys, and says so when there is no agent")
+    func agentAuthentication() throws {
+        let bed = try SSHTestBed(hosts: 1)
+        let host = bed.hosts[0]
+        let socket = bed.path("agent.sock")
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
+        agent.arguments = ["-D", "-a", socket]
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        defer {
+            kill(agent.processIdentifier, SIGKILL)  // ssh-agent -D ignores SIGTERM here
+            agent.waitUntilExit()
+            unsetenv("SSH_AUTH_SOCK")
+        }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+
+        setenv("SSH_AUTH_SOCK", socket, 1)
+        // An empty agent has no key the host accepts.
+        let refused = #expect(throws: SSHError.self) { try SSHSession(endpoint(host, key: "")) }
+        #expect(refused?.code == .authentication)
+        let add = Process()
+        add.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-add")
+        add.arguments = ["-q", host.key]
+        add.environment = ["SSH_AUTH_SOCK": socket]
+        try add.run()
+        add.waitUntilExit()
+        try #require(add.terminationStatus == 0)
+        let session = try SSHSession(endpoint(host, key: ""))
+        #expect(try session.run("hostname").stdout == "\(host.hostname)\n")
+
+        unsetenv("SSH_AUTH_SOCK")
+        let noAgent = #expect(throws: SSHError.self) { try SSHSession(endpoint(host, key: "")) }
+        #expect(noAgent?.message.contains("SSH_AUTH_SOCK is not set") == true)
+    }
+}

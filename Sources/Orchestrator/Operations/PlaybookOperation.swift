@@ -55,10 +55,12 @@ public struct PlaybookOperation: Sendable {
     func inventory() throws -> Data {
         var hostEntries: [String: [String: String]] = [:]
         for host in hosts {
-            hostEntries[host.name] = [
+            var entry = [
                 "ansible_host": host.address, "ansible_port": String(host.port), "ansible_user": host.user,
-                "ansible_ssh_private_key_file": host.privateKey,
             ]
+            // No key file: ssh uses the agent at $SSH_AUTH_SOCK, which ansible-playbook inherits.
+            if !host.privateKey.isEmpty { entry["ansible_ssh_private_key_file"] = host.privateKey }
+            hostEntries[host.name] = entry
         }
         let document: [String: Any] = [
             "all": [

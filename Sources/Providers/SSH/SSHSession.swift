@@ -10,7 +10,7 @@ public struct SSHEndpoint: Sendable, Equatable {
     public var address: String
     public var port: Int
     public var user: String
-    /// The private key file; its public half is derived by libssh2.
+    /// The private key file (its public half is derived by libssh2); empty means the SSH agent at $SSH_AUTH_SOCK.
     public var privateKey: String
     public var knownHosts: String
     /// Trust a host whose key is not yet in `knownHosts` and record it there (`--accept-new-host-keys`). A key
@@ -64,11 +64,21 @@ public final class SSHSession {
             throw fail(.handshake, "SSH handshake failed: \(lastError())")
         }
         try verifyHostKey()
-        let status = dctl_userauth_publickey_fromfile(session, endpoint.user, nil, endpoint.privateKey, nil)
-        guard status == 0 else {
-            throw fail(
-                .authentication,
-                "the key \(endpoint.privateKey) was not accepted for user \(endpoint.user): \(lastError())")
+        if endpoint.privateKey.isEmpty {
+            guard ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"] != nil else {
+                throw fail(.authentication, "no key file given and no SSH agent (SSH_AUTH_SOCK is not set)")
+            }
+            guard dctl_userauth_agent(session, endpoint.user) == 0 else {
+                throw fail(
+                    .authentication, "no key of the SSH agent was accepted for user \(endpoint.user): \(lastError())")
+            }
+        } else {
+            let status = dctl_userauth_publickey_fromfile(session, endpoint.user, nil, endpoint.privateKey, nil)
+            guard status == 0 else {
+                throw fail(
+                    .authentication,
+                    "the key \(endpoint.privateKey) was not accepted for user \(endpoint.user): \(lastError())")
+            }
         }
     }
 
