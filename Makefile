@@ -39,10 +39,10 @@ format:
 # Everything CI checks: warnings are errors (set in Package.swift), lint, tests.
 check: lint test
 
-# The main job: validate the shipped templates and print the bone-density study's deployment plan.
+# The main job: validate and plan the bone-density study, deploy it on this machine (local provider), show it
+# working, scale it, and remove it (scripts/demo.sh).
 demo: release
-	$(RELEASE_BIN) validate templates/*.yaml
-	$(RELEASE_BIN) plan templates/bone-density-study.yaml -i cpu_workers=2 -i gpu_workers=1
+	scripts/demo.sh $(RELEASE_BIN)
 
 corpus: build
 	DEPLOYCTL=.build/debug/deployctl scripts/corpus-check.sh

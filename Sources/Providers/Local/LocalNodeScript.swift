@@ -95,9 +95,6 @@ enum LocalNodeScript {
             fi
             address=$(cat "$dir/address" 2>/dev/null || true)
             [[ -n $address ]] && sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
-            if [[ -f $dir/mountpoints ]]; then
-                while read -r point; do rmdir "$point" 2>/dev/null || true; done < "$dir/mountpoints"
-            fi
             rm -rf "$dir" "${LOCAL:?}/work/$name"
         }
 
@@ -108,7 +105,15 @@ enum LocalNodeScript {
             for f in "$ATTACHMENTS"/*; do
                 [[ -f $f ]] && [[ $(cut -f4 "$f") == "$name" ]] && rm -f "$f"
             done
-            if ! ls "$NODES" | grep -q . && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+            # The last node gone: the bridge and the mount points made on this machine go too. (Earlier, another
+            # node's mounts may still sit on them: removing a mount point detaches it in every namespace.)
+            if ! ls "$NODES" | grep -q .; then
+                ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+                if [[ -f $LOCAL/mountpoints ]]; then
+                    sort -r "$LOCAL/mountpoints" | while read -r point; do rmdir "$point" 2>/dev/null || true; done
+                    rm -f "$LOCAL/mountpoints"
+                fi
+            fi
             true
         }
 
@@ -123,14 +128,15 @@ enum LocalNodeScript {
 
         attach() {
             local name=$1 tag=$2 node=$3 source=$4 target=$5 readonly=$6 pid
+            locked
             node_alive "$node" || die "node $node is not running"
             [[ -d $source ]] || die "volume directory $source does not exist"
             pid=$(cat "$NODES/$node/sshd.pid")
             printf '%s\t%s\t%s\n' "$tag" "$node" "$target" > "$ATTACHMENTS/$name"
             if ! nsenter -t "$pid" -m mountpoint -q "$target" 2>/dev/null; then
                 if [[ ! -e $target ]]; then
+                    printf '%s\n' "$target" >> "$LOCAL/mountpoints"
                     mkdir -p "$target"
-                    printf '%s\n' "$target" >> "$NODES/$node/mountpoints"
                 fi
                 nsenter -t "$pid" -m mount --bind "$source" "$target"
                 if [[ $readonly == true ]]; then nsenter -t "$pid" -m mount -o remount,bind,ro "$target"; fi
