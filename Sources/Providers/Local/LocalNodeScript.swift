@@ -40,6 +40,7 @@ enum LocalNodeScript {
                 ip addr add "$SUBNET.1/24" dev "$BRIDGE"
                 ip link set "$BRIDGE" up
             fi
+            flock -u 9  # the address is taken: the rest of the node is made in parallel with others
             ip netns add "$ns"
             ip link add "$veth" type veth peer name eth0 netns "$ns"
             ip link set "$veth" master "$BRIDGE" up
@@ -76,8 +77,10 @@ enum LocalNodeScript {
                 sleep 0.05
             done
             (( i < 100 )) || die "sshd of $name did not accept connections within 5 s"
+            locked
             sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
             printf '%s %s\n' "$address" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" >> "$LOCAL/known_hosts"
+            flock -u 9
             touch "$dir/ready"
             echo "$address"
         }
