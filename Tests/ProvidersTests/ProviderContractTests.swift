@@ -145,4 +145,27 @@ struct ProviderContractTests {
         try await provider.deleteCompute(name: "dctl-contract-v-node-0-compute", providerID: compute.providerID)
         #expect(try await provider.resources(deployment: deployment).isEmpty)
     }
+
+    @Test("a location with quotes and shell syntax is taken literally, never run", arguments: factories)
+    func hostileLocation(_ factory: ProviderFactory) async throws {
+        let subject = try factory.make()
+        let provider = subject.provider
+        let compute = try await provider.createCompute(
+            ComputeRequest(deployment: "contract-q", instance: "n[0]", name: "dctl-contract-q-n-0-compute"))
+        let volume = try await provider.createVolume(
+            VolumeRequest(deployment: "contract-q", instance: "v[0]", name: "dctl-contract-q-v-0-volume"))
+        let marker = subject.scratch + "/pwned"
+        let location = subject.scratch + "/it's \"odd\" $(touch \(marker)) `touch \(marker)`"
+        let attachment = AttachmentRequest(
+            deployment: "contract-q", instance: "n[0]", name: "dctl-contract-q-n-0-attach-v",
+            volumeID: volume.providerID,
+            volumeInstance: "v[0]", computeID: compute.providerID, location: location, readOnly: false)
+        #expect(try await provider.attachVolume(attachment).location == location)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        try await provider.detachVolume(name: attachment.name, providerID: nil)
+        try await provider.deleteVolume(name: "dctl-contract-q-v-0-volume", providerID: volume.providerID)
+        try await provider.deleteCompute(name: "dctl-contract-q-n-0-compute", providerID: nil)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try await provider.resources(deployment: "contract-q").isEmpty)
+    }
 }

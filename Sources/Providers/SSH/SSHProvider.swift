@@ -195,7 +195,8 @@ public struct SSHProvider: Provider {
         var script = "set -e\n"
         if request.volumeID.hasPrefix("/") {
             script +=
-                "[ -d \(shellQuote(source)) ] || { echo \"volume \(source) does not exist on this host\" >&2; exit 3; }\n"
+                "[ -d \(shellQuote(source)) ] || { printf 'volume %s does not exist on this host\\n' \(shellQuote(source)) >&2; "
+                + "exit 3; }\n"
         } else {
             script += """
                 mkdir -p \(shellQuote(source))
@@ -209,9 +210,9 @@ public struct SSHProvider: Provider {
             printf '%s\\n' \(shellQuote(line)) > \(shellQuote(record))
             if [ -L \(shellQuote(location)) ]; then
               [ "$(readlink \(shellQuote(location)))" = \(shellQuote(source)) ] || \
-              { echo "\(location) already links elsewhere" >&2; exit 3; }
+              { printf '%s already links elsewhere\\n' \(shellQuote(location)) >&2; exit 3; }
             elif [ -e \(shellQuote(location)) ]; then
-              echo "\(location) exists and is not a deployctl attachment" >&2; exit 3
+              printf '%s exists and is not a deployctl attachment\\n' \(shellQuote(location)) >&2; exit 3
             else
               ln -s \(shellQuote(source)) \(shellQuote(location))
             fi
