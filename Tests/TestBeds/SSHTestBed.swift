@@ -44,6 +44,9 @@ public final class SSHTestBed {
         subnet = "10.231.\(20 + index)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "deployctl-ssh-\(UUID().uuidString.prefix(8))", isDirectory: true)
+        // A test process killed mid-run never tore its beds down: sweep what is left of this prefix (the directory
+        // does not exist yet, so only the prefix's network objects go).
+        try Self.run(["down", "--dir", directory.path, "--prefix", prefix])
         try Self.run(["up", String(count), "--dir", directory.path, "--prefix", prefix, "--subnet", subnet])
         let data = try Data(contentsOf: directory.appendingPathComponent("hosts.json"))
         struct File: Decodable { var hosts: [Host] }
