@@ -258,11 +258,7 @@ struct Status: AsyncParsableCommand {
         let steps = try store.steps(of: deployment)
         let ledger = try store.resources(of: deployment).filter(\.isLive)
         let plan = replan(record, home: state.homeURL, quiet: true)
-        let backend = try? state.provider(record.provider.isEmpty ? nil : record.provider)
-        var instances: [InstanceReport] = []
-        if let plan, let backend {
-            instances = try Deployer(store: store, provider: backend).instances(deployment: deployment, plan: plan)
-        }
+        let instances = try plan.map { try store.instances(deployment: deployment, plan: $0) } ?? []
         let failures = steps.values.filter { $0.status == .failed || $0.status == .blocked }.sorted {
             $0.step < $1.step
         }

@@ -72,7 +72,7 @@ public struct Deployer: Sendable {
     }
 
     func runtime(_ deployment: String, _ plan: Plan) throws -> RuntimeValues {
-        RuntimeValues(plan: plan, ledger: try store.resources(of: deployment), steps: try store.steps(of: deployment))
+        try store.runtime(deployment, plan)
     }
 
     // MARK: up

@@ -22,8 +22,12 @@ public struct OutputReport: Sendable, Equatable {
     public var error: String?
 }
 
-extension Deployer {
-    /// Every instance of the plan (or, without a plan, every instance the state knows) with its state and addresses.
+extension StateStore {
+    func runtime(_ deployment: String, _ plan: Plan) throws -> RuntimeValues {
+        RuntimeValues(plan: plan, ledger: try resources(of: deployment), steps: try steps(of: deployment))
+    }
+
+    /// Every instance of the plan with its state and addresses, from the state alone (no provider call).
     public func instances(deployment: String, plan: Plan) throws -> [InstanceReport] {
         let runtime = try runtime(deployment, plan)
         return plan.instances.map { instance in
@@ -35,6 +39,13 @@ extension Deployer {
                 providerID: compute?.providerID, privateAddress: facts["private_address"],
                 publicAddress: facts["public_address"] ?? facts["private_address"])
         }
+    }
+
+}
+
+extension Deployer {
+    public func instances(deployment: String, plan: Plan) throws -> [InstanceReport] {
+        try store.instances(deployment: deployment, plan: plan)
     }
 
     /// The template's outputs, resolved against what was deployed.
