@@ -262,53 +262,59 @@ public struct Deployer: Sendable {
         }
     }
 
-    private func createCompute(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
-        let entry = try store.intend(
-            deployment: deployment, instance: instance, kind: "compute", provider: provider.name)
+    /// The ledger's rule around one provider call: `entry` is already recorded `intended`; the call creates the
+    /// resource and returns its provider id and the facts to keep; the entry is then `created`, or `failed` with
+    /// the error. An entry already created is left alone (a resumed run).
+    private func provision(
+        _ entry: LedgerEntry, _ create: () async throws -> (providerID: String, detail: [String: String])
+    ) async throws {
         guard entry.status != .created, let id = entry.id else { return }
-        Failpoint.hit("compute.intended")
-        let host = plan.nodes.first { $0.0 == node }?.1["capabilities"]?["host"]
-        let request = ComputeRequest(
-            deployment: deployment, instance: instance, name: entry.name,
-            cpus: host?["num_cpus"].flatMap(Self.int) ?? 1,
-            memoryBytes: host?["mem_size"].flatMap(Self.bytes) ?? 0,
-            gpus: host?["num_gpus"].flatMap(Self.int) ?? 0)
+        Failpoint.hit("\(entry.kind).intended")
         do {
-            let compute = try await providerCall { () async throws(ProviderError) in
-                try await provider.createCompute(request)
-            }
-            Failpoint.hit("compute.created")
-            var detail = ["private_address": compute.privateAddress]
-            if let address = compute.publicAddress { detail["public_address"] = address }
-            try store.markCreated(id, providerID: compute.providerID, detail: Self.json(detail))
+            let created = try await create()
+            Failpoint.hit("\(entry.kind).created")
+            try store.markCreated(id, providerID: created.providerID, detail: Self.json(created.detail))
         } catch let error as StepError {
             try store.markFailed(id, error: error.description)
             throw error
         }
     }
 
+    private func createCompute(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
+        let entry = try store.intend(
+            deployment: deployment, instance: instance, kind: "compute", provider: provider.name)
+        let host = plan.nodes.first { $0.0 == node }?.1["capabilities"]?["host"]
+        let request = ComputeRequest(
+            deployment: deployment, instance: instance, name: entry.name,
+            cpus: host?["num_cpus"].flatMap(Self.int) ?? 1,
+            memoryBytes: host?["mem_size"].flatMap(Self.bytes) ?? 0,
+            gpus: host?["num_gpus"].flatMap(Self.int) ?? 0)
+        try await provision(entry) {
+            let compute = try await providerCall { () async throws(ProviderError) in
+                try await provider.createCompute(request)
+            }
+            var detail = ["private_address": compute.privateAddress]
+            if let address = compute.publicAddress { detail["public_address"] = address }
+            return (compute.providerID, detail)
+        }
+    }
+
     private func createVolume(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
         let entry = try store.intend(
             deployment: deployment, instance: instance, kind: "volume", provider: provider.name)
-        guard entry.status != .created, let id = entry.id else { return }
-        Failpoint.hit("volume.intended")
         let properties = plan.nodes.first { $0.0 == node }?.1["properties"]
         var existing: String?
         if case .string(let volumeID)? = properties?["volume_id"], !volumeID.isEmpty { existing = volumeID }
         let request = VolumeRequest(
             deployment: deployment, instance: instance, name: entry.name,
             sizeBytes: properties?["size"].flatMap(Self.bytes) ?? 0, existingID: existing)
-        do {
+        try await provision(entry) {
             let volume = try await providerCall { () async throws(ProviderError) in
                 try await provider.createVolume(request)
             }
-            Failpoint.hit("volume.created")
-            try store.markCreated(
-                id, providerID: volume.providerID,
-                detail: Self.json(["volume_id": volume.providerID, "external": existing == nil ? "false" : "true"]))
-        } catch let error as StepError {
-            try store.markFailed(id, error: error.description)
-            throw error
+            return (
+                volume.providerID, ["volume_id": volume.providerID, "external": existing == nil ? "false" : "true"]
+            )
         }
     }
 
@@ -323,8 +329,6 @@ public struct Deployer: Sendable {
         let entry = try store.intend(
             deployment: deployment, instance: step.instance, kind: "attachment", key: "attach-\(volumeInstance)",
             provider: provider.name)
-        guard entry.status != .created, let id = entry.id else { return }
-        Failpoint.hit("attachment.intended")
         var location: String?
         for key in ["location", "mount_path"] {
             if case .string(let path)? = step.inputs[key], !path.isEmpty { location = path }
@@ -334,17 +338,13 @@ public struct Deployer: Sendable {
         let request = AttachmentRequest(
             deployment: deployment, instance: step.instance, name: entry.name, volumeID: volumeID,
             volumeInstance: volumeInstance, computeID: computeID, location: location, readOnly: readOnly)
-        do {
+        try await provision(entry) {
             let attachment = try await providerCall { () async throws(ProviderError) in
                 try await provider.attachVolume(request)
             }
-            Failpoint.hit("attachment.created")
             var detail = ["volume": volumeInstance, "read_only": readOnly ? "true" : "false"]
             if let location = attachment.location { detail["location"] = location }
-            try store.markCreated(id, providerID: attachment.providerID, detail: Self.json(detail))
-        } catch let error as StepError {
-            try store.markFailed(id, error: error.description)
-            throw error
+            return (attachment.providerID, detail)
         }
     }
 
@@ -388,15 +388,7 @@ public struct Deployer: Sendable {
                 let tagged = try await provider.resources(deployment: deployment)
                 for resource in tagged {
                     warnings.append("removing \(resource.kind) \(resource.name) found by its tag but not in the ledger")
-                    try await providerCall { () async throws(ProviderError) in
-                        switch resource.kind {
-                        case "attachment":
-                            try await provider.detachVolume(name: resource.name, providerID: resource.providerID)
-                        case "volume":
-                            try await provider.deleteVolume(name: resource.name, providerID: resource.providerID)
-                        default: try await provider.deleteCompute(name: resource.name, providerID: resource.providerID)
-                        }
-                    }
+                    try await remove(resource.kind, name: resource.name, providerID: resource.providerID)
                 }
             } catch {
                 warnings.append("could not list what the provider holds for \(deployment): \(error)")
@@ -407,6 +399,17 @@ public struct Deployer: Sendable {
         return TeardownResult(removed: removed, remaining: remaining, warnings: warnings)
     }
 
+    /// Asks the provider to remove one resource of a kind: detach an attachment, delete a volume or a compute.
+    private func remove(_ kind: String, name: String, providerID: String?) async throws {
+        try await providerCall { () async throws(ProviderError) in
+            switch kind {
+            case "attachment": try await provider.detachVolume(name: name, providerID: providerID)
+            case "volume": try await provider.deleteVolume(name: name, providerID: providerID)
+            default: try await provider.deleteCompute(name: name, providerID: providerID)
+            }
+        }
+    }
+
     /// Deletes one ledger entry; returns the error, if any (the entry then stays for the next run).
     private func delete(_ entry: LedgerEntry) async -> String? {
         guard let id = entry.id else { return nil }
@@ -415,13 +418,7 @@ public struct Deployer: Sendable {
             Failpoint.hit("delete.marked")
             let external = entry.kind == "volume" && entry.detail?.contains("\"external\":\"true\"") == true
             if !external {
-                try await providerCall { () async throws(ProviderError) in
-                    switch entry.kind {
-                    case "attachment": try await provider.detachVolume(name: entry.name, providerID: entry.providerID)
-                    case "volume": try await provider.deleteVolume(name: entry.name, providerID: entry.providerID)
-                    default: try await provider.deleteCompute(name: entry.name, providerID: entry.providerID)
-                    }
-                }
+                try await remove(entry.kind, name: entry.name, providerID: entry.providerID)
             }
             Failpoint.hit("delete.done")
             try store.markDeleted(id)
