@@ -7,8 +7,10 @@ RELEASE_BIN := .build/release/deployctl
 .PHONY: deps build release test check lint format demo corpus bench clean
 
 # What the build and tests need, installed when missing: SQLite for the state store (GRDB) and libssh2 for the
-# SSH provider (apt), and ansible-core for playbook operations (PyPI).
-SYSTEM_PACKAGES := libsqlite3-dev libssh2-1-dev
+# SSH provider (apt), and ansible-core for playbook operations (PyPI). The `local` provider's nodes share this
+# machine's /usr, so what the recipes install on a node comes from here: SLURM and munge (recipes/slurm-*.yml)
+# and the workloads' Python stack (recipes/workload-runtime.yml).
+SYSTEM_PACKAGES := libsqlite3-dev libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -10,27 +10,20 @@ enum DeployctlBinary {
     static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
     static var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
-}
 
-/// The deployctl binary killed with SIGKILL at named points of `up` and `down` (DEPLOYCTL_FAILPOINT), then run
-/// again: the rerun must converge with no leftover resource and no duplicate.
-@Suite(
-    "The deployctl process: SIGKILL, Ctrl-C and the deployment verbs", .serialized,
-    .enabled(if: SSHTestBed.available, "needs root for network namespaces and sshd (scripts/testbed/ssh-hosts.sh)"),
-    .enabled(if: DeployctlBinary.built, "needs .build/debug/deployctl; run `swift build` first"))
-struct FaultInjectionTests {
     struct Run {
         var status: Int32
         var killed: Bool
         var output: String
     }
 
-    func deployctl(_ arguments: [String], failpoint: String? = nil) throws -> Run {
+    /// Runs the binary to the end with extra environment variables (nil removes one); stdout and stderr together.
+    static func run(_ arguments: [String], environment extra: [String: String?] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: DeployctlBinary.path)
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
-        environment["DEPLOYCTL_FAILPOINT"] = failpoint
+        for (name, value) in extra { environment[name] = value }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -41,6 +34,18 @@ struct FaultInjectionTests {
         return Run(
             status: process.terminationStatus, killed: process.terminationReason == .uncaughtSignal,
             output: String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// The deployctl binary killed with SIGKILL at named points of `up` and `down` (DEPLOYCTL_FAILPOINT), then run
+/// again: the rerun must converge with no leftover resource and no duplicate.
+@Suite(
+    "The deployctl process: SIGKILL, Ctrl-C and the deployment verbs", .serialized,
+    .enabled(if: SSHTestBed.available, "needs root for network namespaces and sshd (scripts/testbed/ssh-hosts.sh)"),
+    .enabled(if: DeployctlBinary.built, "needs .build/debug/deployctl; run `swift build` first"))
+struct FaultInjectionTests {
+    func deployctl(_ arguments: [String], failpoint: String? = nil) throws -> DeployctlBinary.Run {
+        try DeployctlBinary.run(arguments, environment: ["DEPLOYCTL_FAILPOINT": failpoint])
     }
 
     /// Kill points in `up` (name:N is the N-th time the point is passed) and in `down`, paired per round.

@@ -38,6 +38,36 @@ struct PlaybookOperationTests {
         }
     }
 
+    @Test("with a limit the play runs on one host; the other, in its group, is there to delegate to")
+    func limitAndDelegation() throws {
+        let bed = try SSHTestBed(hosts: 2)
+        let playbook = bed.path("join.yml")
+        try """
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: read the other end's hostname
+              ansible.builtin.command: hostname
+              delegate_to: "{{ groups['target'][0] }}"
+              register: other
+              changed_when: false
+            - name: record it here
+              ansible.builtin.shell: echo "$(hostname) got {{ other.stdout }}" > {{ out_dir }}/{{ inventory_hostname }}.txt
+        """.write(toFile: playbook, atomically: true, encoding: .utf8)
+        var all = hosts(bed)
+        all[0].groups = ["source"]
+        all[1].groups = ["target"]
+        var operation = PlaybookOperation(
+            name: "Configure.post_configure_source", playbook: playbook, hosts: all,
+            knownHosts: bed.hosts[0].knownHosts, variables: ["out_dir": bed.directory.path], timeout: .seconds(120))
+        operation.limit = all[0].name
+        let result = try operation.run()
+        #expect(result.succeeded, "\(result.output)")
+        let text = try String(contentsOfFile: bed.path("\(all[0].name).txt"), encoding: .utf8)
+        #expect(text == "\(bed.hosts[0].hostname) got \(bed.hosts[1].hostname)\n")
+        #expect(!FileManager.default.fileExists(atPath: bed.path("\(all[1].name).txt")), "the play ran on the target")
+    }
+
     @Test("a failing task fails the operation with Ansible's account of it")
     func failingPlaybook() throws {
         let bed = try SSHTestBed(hosts: 1)

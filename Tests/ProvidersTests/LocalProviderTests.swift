@@ -83,6 +83,41 @@ struct LocalProviderTests {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    @Test("each node has its own /etc, /var, /home and /run; this machine's packages show through; delete drops them")
+    func privateSystemDirectories() async throws {
+        let (provider, directory) = try Self.provider(2)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var nodes: [ProvisionedCompute] = []
+        for index in 0..<2 {
+            nodes.append(
+                try await provider.createCompute(
+                    ComputeRequest(deployment: "lp2", instance: "n[\(index)]", name: "dctl-lp2-n-\(index)-compute")))
+        }
+        let marker = "deployctl-test-\(UUID().uuidString.prefix(8))"
+        let write = try run(
+            provider, on: nodes[0].providerID,
+            "echo a > /etc/\(marker) && echo a > /var/tmp/\(marker) && echo a > /run/\(marker) && echo a > /home/\(marker)"
+                + " && cat /etc/os-release")
+        #expect(write.exitStatus == 0, "\(write.stderr)")
+        #expect(write.stdout.contains("ID="), "this machine's /etc shows through")
+        let other = try run(
+            provider, on: nodes[1].providerID, "ls /etc/\(marker) /var/tmp/\(marker) /run/\(marker) /home/\(marker)")
+        #expect(other.exitStatus != 0)
+        #expect(other.stderr.components(separatedBy: "No such file").count == 5, "\(other.stderr)")
+        for path in ["/etc/\(marker)", "/var/tmp/\(marker)", "/run/\(marker)", "/home/\(marker)"] {
+            #expect(!FileManager.default.fileExists(atPath: path), "\(path) leaked onto this machine")
+        }
+        let sshd = try run(provider, on: nodes[1].providerID, "test -x /usr/sbin/sshd && test -d /run/sshd")
+        #expect(sshd.exitStatus == 0)
+        for (index, node) in nodes.enumerated() {
+            try await provider.deleteCompute(name: "dctl-lp2-n-\(index)-compute", providerID: node.providerID)
+        }
+        #expect(try await provider.resources(deployment: "lp2").isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(
+            atPath: directory.appendingPathComponent("local/nodes").path)
+        #expect(left.isEmpty)
+    }
+
     @Test("without root, deployctl says the local provider needs root and what to do instead")
     func explainsRoot() throws {
         let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

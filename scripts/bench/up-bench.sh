@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Parallel provisioning, side by side: `up` of the bone-density study with 8 CPU workers on the local provider
-# (10 nodes, 2 volumes, 19 attachments) with --concurrency 1 and with the default 8, then `down`, each RUNS times;
-# prints the medians and the ratio. Needs root (local provider).
+# Parallel provisioning, side by side: `up` of the bone-density study's infrastructure with 8 CPU workers on the
+# local provider (scripts/bench/provision-study.yaml: 10 nodes, 2 volumes, 19 attachments, no recipes) with
+# --concurrency 1 and with the default 8, then `down`, each RUNS times; prints the medians and the ratio. Needs root
+# (local provider).
 # Usage: scripts/bench/up-bench.sh [DEPLOYCTL] [RUNS]
 set -euo pipefail
 DEPLOYCTL=${1:-.build/release/deployctl}
@@ -14,7 +15,7 @@ measure() {
     local concurrency=$1 start end
     for _ in $(seq "$RUNS"); do
         start=$(date +%s%N)
-        "$DEPLOYCTL" up templates/bone-density-study.yaml --name bench -i cpu_workers=8 --concurrency "$concurrency" \
+        "$DEPLOYCTL" up scripts/bench/provision-study.yaml --name bench -i cpu_workers=8 --concurrency "$concurrency" \
             --home "$HOME_DIR" >/dev/null 2>&1
         end=$(date +%s%N)
         "$DEPLOYCTL" down bench --home "$HOME_DIR" >/dev/null 2>&1

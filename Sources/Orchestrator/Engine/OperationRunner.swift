@@ -93,12 +93,28 @@ struct OperationRunner: Sendable {
         let name = "\(call.interface).\(call.operation)"
         if path.hasSuffix(".yml") || path.hasSuffix(".yaml") {
             let host = PlaybookOperation.Host(
-                name: String(call.instance.map { $0.isLetter || $0.isNumber ? $0 : "_" }),
-                address: access.endpoint.address, port: access.endpoint.port,
-                user: access.endpoint.user, privateKey: access.endpoint.privateKey)
-            let operation = PlaybookOperation(
-                name: name, playbook: path, hosts: [host], knownHosts: access.endpoint.knownHosts,
+                name: Self.inventoryName(call.instance), address: access.endpoint.address,
+                port: access.endpoint.port, user: access.endpoint.user, privateKey: access.endpoint.privateKey)
+            var hosts = [host]
+            // A relationship operation runs on one end; the other end is in the inventory too (not in the play's
+            // limit), so that the playbook can delegate to it, e.g. to fetch a shared key from the target.
+            for (group, other) in [("source", call.source), ("target", call.target)] {
+                guard let other else { continue }
+                if other == call.instance {
+                    hosts[0].groups.append(group)
+                } else if let otherHost = try? endpoint(of: other, runtime: runtime) {
+                    hosts.append(
+                        PlaybookOperation.Host(
+                            name: Self.inventoryName(other), address: otherHost.address, port: otherHost.port,
+                            user: otherHost.user, privateKey: otherHost.privateKey, groups: [group]))
+                }
+                environment["DEPLOYCTL_\(group.uppercased())_HOST"] = Self.inventoryName(other)
+            }
+            var playbookOperation = PlaybookOperation(
+                name: name, playbook: path, hosts: hosts, knownHosts: access.endpoint.knownHosts,
                 variables: environment, timeout: timeout)
+            playbookOperation.limit = host.name
+            let operation = playbookOperation
             let result = try await blocking { try operation.run() }
             guard result.succeeded else {
                 throw StepError(
@@ -113,7 +129,7 @@ struct OperationRunner: Sendable {
         } catch {
             throw StepError(description: "cannot read its script \(path): \(error.localizedDescription)")
         }
-        let safeInstance = String(call.instance.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        let safeInstance = Self.inventoryName(call.instance)
         var prepared = ScriptOperation(
             name: name, script: script, inputs: environment,
             workDirectory: "\(access.workDirectory)/\(safeInstance)")
@@ -136,6 +152,19 @@ struct OperationRunner: Sendable {
                     + (detail.isEmpty ? "" : ": \(detail)"))
         }
         return result.outputs
+    }
+
+    /// An inventory host name for an instance: letters, digits and underscores.
+    static func inventoryName(_ instance: String) -> String {
+        String(instance.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    }
+
+    /// How to reach the compute host an instance runs on.
+    private func endpoint(of instance: String, runtime: RuntimeValues) throws -> SSHEndpoint? {
+        guard let computeInstance = runtime.computeHost(of: instance),
+            let compute = runtime.entry(computeInstance, kind: "compute"), let computeID = compute.providerID
+        else { return nil }
+        return try deployer.provider.access(computeID: computeID, name: compute.name).endpoint
     }
 
     /// The implementation's local file (relative paths and artifact names resolved against the template's

@@ -24,6 +24,10 @@ enum LocalNodeScript {
 
         create() {
             local name=$1 tag=$2 dir=$NODES/$1 ns veth address i pid
+            case $(realpath -m "$LOCAL")/ in
+                /etc/* | /var/* | /home/* | /run/*)
+                    die "the local provider's directory $LOCAL is under /etc, /var, /home or /run, of which every node has its own copy; set DEPLOYCTL_HOME (or the provider's directory) elsewhere, e.g. under /root or /srv" ;;
+            esac
             locked
             if [[ -f $dir/ready ]] && node_alive "$name"; then cat "$dir/address"; return; fi
             [[ -d $dir ]] && destroy_node "$name"
@@ -63,17 +67,28 @@ enum LocalNodeScript {
         AcceptEnv LANG LC_*
         Subsystem sftp internal-sftp
         EOF
-            mkdir -p /run/sshd
-            # ip netns exec and unshare exec in place: the background job's pid is sshd's, and its mount namespace
-            # is the node's (attach enters it).
-            setsid ip netns exec "$ns" unshare --mount --uts --propagation private \
-                /bin/sh -c "hostname '$name' && exec /usr/sbin/sshd -D -f '$dir/sshd_config' -E '$dir/sshd.log'" \
-                </dev/null >/dev/null 2>&1 &
+            for d in etc var home; do mkdir -p "$dir/root/$d" "$dir/root/$d.work"; done
+            # unshare and nsenter exec in place: the background job's pid is sshd's, and its mount namespace is the
+            # node's (attach enters it). Inside it the node gets a host's own /etc, /var and /home (overlays on this
+            # machine's, so installed packages show through and the node's changes stay in $dir/root) and an empty
+            # /run; /usr, /sys (with its cgroup mounts, which slurmd needs), /tmp, /root and the rest are this
+            # machine's. (`ip netns exec` would mount a fresh /sys without them.)
+            setsid unshare --mount --uts --propagation private nsenter --net="/run/netns/$ns" /bin/sh -c "
+                set -e
+                hostname '$name'
+                for d in etc var home; do
+                    mount -t overlay overlay -o lowerdir=/\$d,upperdir='$dir/root/'\$d,workdir='$dir/root/'\$d.work /\$d
+                done
+                mount -t tmpfs -o mode=0755,size=256m,nosuid,nodev tmpfs /run
+                mkdir -p /run/sshd /run/lock
+                exec /usr/sbin/sshd -D -f '$dir/sshd_config' -E '$dir/sshd.log'" \
+                </dev/null >"$dir/start.log" 2>&1 &
             pid=$!
             printf '%s\n' "$pid" > "$dir/sshd.pid"
             for ((i = 0; i < 100; i++)); do
                 if ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$address/22" 2>/dev/null; then break; fi
-                kill -0 "$pid" 2>/dev/null || die "sshd of $name exited: $(tail -n 3 "$dir/sshd.log" 2>/dev/null)"
+                kill -0 "$pid" 2>/dev/null ||
+                    die "node $name did not start: $(tail -n 3 "$dir/start.log" "$dir/sshd.log" 2>/dev/null)"
                 sleep 0.05
             done
             (( i < 100 )) || die "sshd of $name did not accept connections within 5 s"
@@ -96,6 +111,9 @@ enum LocalNodeScript {
                 for _ in $(seq 50); do [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break; sleep 0.05; done
                 ip netns del "$ns"
             fi
+            # The namespace itself lives on while the kernel still holds sockets of its processes (a TCP connection
+            # closing towards a peer already gone can take minutes); its interface pair must not.
+            ip link del "$(vethname "$name")" 2>/dev/null || true
             address=$(cat "$dir/address" 2>/dev/null || true)
             [[ -n $address ]] && sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
             rm -rf "$dir" "${LOCAL:?}/work/$name"

@@ -7,6 +7,8 @@ struct Planner {
     let inputValues: [String: YNode]
     var countOverrides: [String: Int] = [:]
     let sink: DiagnosticSink
+    /// The template's path as given (the file its node templates were read from).
+    var templatePath = ""
 
     static let relationshipKinds = ["HostedOn", "AttachesTo", "ConnectsTo", "RoutesTo", "DependsOn"]
 
@@ -46,8 +48,12 @@ struct Planner {
                                 from: source, to: targetId, kind: kind, relationship: relationship,
                                 requirement: requirement.name, capability: requirement.capability,
                                 properties: properties))
+                        // A relationship named by its type (or not named at all) has its type's operations.
+                        let interfaces =
+                            requirement.relationshipInterfaces.isEmpty
+                            ? registry.interfaces(of: relationship, .relationship) : requirement.relationshipInterfaces
                         edgeOperations.append(
-                            requirement.relationshipInterfaces.first { $0.name == "Configure" }?.operations.filter {
+                            interfaces.first { $0.name == "Configure" }?.operations.filter {
                                 $0.implementation != nil
                             } ?? [])
                     }
@@ -146,7 +152,12 @@ struct Planner {
                             (
                                 operation.name,
                                 .object([
-                                    ("implementation", operation.implementation.map { JSONValue(yaml: $0) } ?? .null),
+                                    (
+                                        "implementation",
+                                        operation.implementation.map {
+                                            implementationValue($0, artifacts: Set(node.artifacts.map(\.name)))
+                                        } ?? .null
+                                    ),
                                     ("inputs", operationInputs(operation, node: node.name)),
                                 ])
                             )
@@ -250,7 +261,8 @@ struct Planner {
                 add(
                     Plan.Step(
                         id: id, instance: instance.id, node: node.name, action: "operation", interface: "Standard",
-                        operation: operationName, implementation: JSONValue(yaml: implementation),
+                        operation: operationName,
+                        implementation: implementationValue(implementation, artifacts: Set(node.artifacts.map(\.name))),
                         inputs: operationInputs(operation, node: node.name), after: previous.map { [$0] } ?? [],
                         level: 0))
                 previous = id
@@ -311,8 +323,11 @@ struct Planner {
             let id = "\(instance).Standard.\(name)"
             return steps.contains { $0.id == id } ? id : nil
         }
+        // An instance's own lifecycle, not the relationship steps added below (which would chain every source of
+        // one target behind each other).
+        let lifecycle = steps
         func lastStep(of instance: String) -> String? {
-            steps.last { $0.instance == instance && $0.action != "attach_volume" }?.id
+            lifecycle.last { $0.instance == instance && $0.action != "attach_volume" }?.id
         }
         func firstStep(of instance: String) -> String? { steps.first { $0.instance == instance }?.id }
         for (edge, edgeOperations) in zip(edges, operations) {
@@ -339,7 +354,7 @@ struct Planner {
                     Plan.Step(
                         id: id, instance: runsOn, node: instanceNode(runsOn), action: "operation",
                         interface: "Configure",
-                        operation: name, implementation: operation.implementation.map { JSONValue(yaml: $0) },
+                        operation: name, implementation: operation.implementation.map { implementationValue($0) },
                         inputs: operationInputs(operation, node: instanceNode(runsOn)),
                         target: runsOn == edge.from ? edge.to : edge.from, after: after, level: 0))
                 for index in steps.indices where before.contains(steps[index].id) {
@@ -443,6 +458,12 @@ struct Planner {
                     ]), at: node.location)
                 return resolve(rewritten, context: host, depth: depth + 1)
             }
+            // A declared property left unset (optional, no default) has no value: null, not an open reference.
+            if args.count == 2, entity != "HOST",
+                registry.properties(of: owner.type, .node).contains(where: { $0.name == member })
+            {
+                return .null
+            }
             return reference
         case "concat", "join":
             let parts = name == "concat" ? args : (args.first?.sequence ?? [])
@@ -506,7 +527,7 @@ extension ToscaProcessor {
         }
         let plan = Planner(
             topology: topology, registry: registry, inputValues: result.inputValues,
-            countOverrides: options.instanceCounts, sink: sink
+            countOverrides: options.instanceCounts, sink: sink, templatePath: path
         ).plan(template: path, version: result.version?.rawValue ?? "")
         result.diagnostics += sink.all
         return (result, result.isValid ? plan : nil)
