@@ -25,11 +25,12 @@ if ! "$DEPLOYCTL" providers check local --home "$HOME_DIR"; then
 fi
 
 STUDY=$(mktemp -d /tmp/deployctl-demo-study.XXXXXX)
+chmod 0755 "$STUDY"  # readable by the study account on the nodes
 cleanup() { "$DEPLOYCTL" down "$NAME" --home "$HOME_DIR" >/dev/null 2>&1 || true; rm -rf "$STUDY"; }
 trap cleanup EXIT
 
 step "a small synthetic CT study (stands in for a staged volume until staging lands)"
-python3 - "$STUDY" <<'EOF'
+/usr/bin/python3 - "$STUDY" <<'EOF'
 import sys, numpy, nibabel
 rng = numpy.random.default_rng(7)
 hu = rng.normal(40, 20, (64, 64, 24))                     # soft tissue
@@ -47,7 +48,9 @@ step "the cluster: SLURM lists the workers"
 "$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- 'sinfo -N'
 
 step "a researcher submits a bone-density job on the front-end; it runs on a worker"
+# The job is the script itself (sbatch ships it to the worker; home directories are per node).
 "$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- "cat > /home/cloudadm/density.py" <<'EOF'
+#!/usr/bin/python3
 import os, socket, numpy, nibabel
 image = nibabel.load("/data/ct-0001.nii.gz")
 hu = image.get_fdata()
@@ -57,7 +60,8 @@ line = f"ct-0001: bone {bone.sum() * voxel_ml:.1f} ml, mean {hu[bone].mean():.0f
 open(f"/results/density-{os.environ['SLURM_JOB_ID']}.txt", "w").write(line + "\n")
 EOF
 "$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- \
-    'cd /home/cloudadm && su cloudadm -c "sbatch --wait -o /results/job-%j.log --wrap \"python3 density.py\"" && cat /results/density-*.txt'
+    'cd /home/cloudadm && su cloudadm -c "sbatch --wait -o /results/job-%j.log density.py"; rc=$?
+     cat /results/job-*.log /results/density-*.txt 2>/dev/null; exit $rc'
 
 step "status"
 "$DEPLOYCTL" status "$NAME" --verify --home "$HOME_DIR"
@@ -69,7 +73,9 @@ step "on a worker: the data volume is read-only, the results volume is shared an
 
 step "scale the CPU workers to 3 and back to 1"
 "$DEPLOYCTL" scale "$NAME" cpu_worker --count 3 --home "$HOME_DIR"
+"$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- 'sinfo -N -h'
 "$DEPLOYCTL" scale "$NAME" cpu_worker --count 1 --home "$HOME_DIR"
+"$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- 'sinfo -N -h'
 
 step "down: everything it made is removed"
 trap - EXIT
