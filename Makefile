@@ -52,6 +52,9 @@ corpus: build
 # Side-by-side benchmark against OpenStack's tosca-parser (installs it into scripts/bench/.venv from PyPI).
 bench: release
 	python3 scripts/bench/validate-bench.py
+	scripts/bench/elastic-bench.sh .build/release/deployctl
+	@if [ "$$(id -u)" = 0 ]; then scripts/bench/up-bench.sh .build/release/deployctl; \
+	else echo "up-bench skipped: the local provider needs root"; fi
 
 clean:
 	rm -rf .build

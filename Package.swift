@@ -50,12 +50,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Elastic worker pools: scaling policies, the simulator and its traces. Depends on nothing of ours.
+        .target(
+            name: "Elastic",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "deployctl",
             dependencies: [
                 "TOSCA",
                 "Providers",
                 "Orchestrator",
+                "Elastic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -75,6 +81,11 @@ let package = Package(
             name: "OrchestratorTests",
             dependencies: ["Orchestrator", "Providers", "TOSCA", "TestBeds"],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ElasticTests",
+            dependencies: ["Elastic"],
             swiftSettings: strict
         ),
         .testTarget(

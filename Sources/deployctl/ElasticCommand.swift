@@ -1,0 +1,237 @@
+import ArgumentParser
+import Elastic
+import Foundation
+
+struct ElasticCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "elastic",
+        abstract: "Elastic worker pools: simulate scaling policies against job traces.",
+        subcommands: [Simulate.self])
+}
+
+/// `deployctl elastic simulate`: one policy, or all of them side by side, on one trace.
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run scaling policies against a job trace in a deterministic simulation.",
+        discussion: """
+            The simulated cluster has the bone-density study's worker pools: cpu_worker (8 CPUs, 32 GB; 0 to 8 \
+            nodes, --cpu-nodes) and gpu_worker (16 CPUs, 64 GB, 1 GPU; 0 to 4 nodes, --gpu-nodes). Jobs wait in a queue and start on the \
+            first node with room; a node asked for boots for --boot-time, or fails with --boot-failure \
+            probability.
+
+            Workloads: gpu-burst (three bursts of 30-60 single-GPU segmentation jobs, each within 2 minutes, \
+            median 8 min), cpu-stream (bone-density jobs, about one a minute for 6 hours, 2 cores, 3-5 min), mixed \
+            (a day of both, the stream thinned at night), or an SWF file (a 19th field gives GPUs per job).
+
+            Policies: deployctl (event-driven, GPU-aware bin packing), clues (CLUES defaults: 5 s loop, FIFO with \
+            head-of-line blocking, 60 s reconsider time, 1800 s idle time, GPU-blind), cluster-autoscaler (10 s \
+            scan, 10 min unneeded and delay after add), static-max (every pool at its maximum). --compare runs \
+            them all and adds the offline bound (no waiting, no boot time, perfect packing at every instant).
+
+            Metrics: mean and p95 wait per job kind, node-hours (boot request to power-off, in --billing \
+            units), idle node-hours, boots, thrash (a boot within 5 min of a power-off in the same pool), SLA \
+            violations (waits over --sla).
+            """)
+
+    @Option(help: "gpu-burst, cpu-stream, mixed, or an SWF file.")
+    var workload: String = "mixed"
+
+    @Option(help: "Seed of the generated trace and of boot failures.")
+    var seed: UInt64 = 1
+
+    @Option(name: .customLong("boot-time"), help: "How long a node takes to come up (e.g. 120s, 2m).")
+    var bootTime: String = "120s"
+
+    @Option(name: .customLong("boot-failure"), help: "Probability that a boot fails (0 to 1).")
+    var bootFailure: Double = 0
+
+    @Option(help: "Billing granularity (e.g. 1s, 1m, 1h).")
+    var billing: String = "1s"
+
+    @Option(help: "A wait longer than this is an SLA violation.")
+    var sla: String = "15m"
+
+    @Option(name: .customLong("idle-time"), help: "deployctl policy: idle time before a node is powered off.")
+    var idleTime: String = "10m"
+
+    @Option(name: .customLong("max-boots"), help: "deployctl policy: nodes booting at once per pool.")
+    var maxBoots: Int = 2
+
+    @Option(name: .customLong("spare-slots"), help: "deployctl policy: free CPU slots kept warm per pool.")
+    var spareSlots: Int = 0
+
+    @Option(help: "The policy to run: deployctl, clues, cluster-autoscaler or static-max.")
+    var policy: String = "deployctl"
+
+    @Flag(help: "Run every policy on the same trace, with the offline bound.")
+    var compare = false
+
+    @Option(name: .customLong("write-trace"), help: "Also write the trace, as SWF, to this file.")
+    var writeTrace: String?
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    @Option(name: .customLong("cpu-nodes"), help: "Most CPU workers (the template's cpu_worker maximum is 8).")
+    var cpuNodes: Int = 8
+
+    @Option(name: .customLong("gpu-nodes"), help: "Most GPU workers (the template's gpu_worker maximum is 4).")
+    var gpuNodes: Int = 4
+
+    var pools: [PoolSpec] {
+        [
+            PoolSpec(name: "cpu_worker", node: Resources(cpus: 8, memoryMB: 32_768), maxNodes: cpuNodes),
+            PoolSpec(name: "gpu_worker", node: Resources(cpus: 16, memoryMB: 65_536, gpus: 1), maxNodes: gpuNodes),
+        ]
+    }
+
+    func run() throws {
+        let parameters = Simulator.Parameters(
+            bootTime: try Self.seconds(bootTime, "--boot-time"), bootFailure: bootFailure,
+            billing: try Self.seconds(billing, "--billing"), slaWait: try Self.seconds(sla, "--sla"), seed: seed)
+        guard (0...1).contains(bootFailure) else {
+            throw ValidationError("--boot-failure is a probability from 0 to 1, not \(bootFailure)")
+        }
+        let settings = ElasticSettings(
+            idleTime: try Self.seconds(idleTime, "--idle-time"), maxConcurrentBoots: maxBoots, spareSlots: spareSlots)
+        let jobs = try trace()
+        if let writeTrace {
+            try SWF.write(jobs).write(toFile: writeTrace, atomically: true, encoding: .utf8)
+        }
+        let simulator = Simulator(pools: pools, jobs: jobs, parameters: parameters)
+        let unrunnable = simulator.unrunnable()
+        if !unrunnable.isEmpty {
+            FileHandle.standardError.write(
+                Data(
+                    "warning: \(unrunnable.count) job(s) need more than any node offers and are left out (first: job \(unrunnable[0].id), \(unrunnable[0].resources))\n"
+                        .utf8))
+        }
+        let names = compare ? ["deployctl", "clues", "cluster-autoscaler", "static-max"] : [policy]
+        var results: [Metrics] = []
+        for name in names {
+            switch name {
+            case "deployctl": results.append(simulator.run(DeployctlPolicy(settings: settings)))
+            case "clues": results.append(simulator.run(CluesPolicy()))
+            case "cluster-autoscaler": results.append(simulator.run(AutoscalerPolicy()))
+            case "static-max": results.append(simulator.run(StaticMaxPolicy()))
+            default:
+                throw ValidationError(
+                    "unknown policy '\(name)'; choose deployctl, clues, cluster-autoscaler or static-max")
+            }
+        }
+        let bound = compare ? OfflineBound.nodeHours(jobs: jobs, pools: pools) : nil
+        switch format {
+        case .json: print(try json(jobs: jobs, results: results, bound: bound))
+        case .text: print(text(jobs: jobs, results: results, bound: bound))
+        }
+    }
+
+    func trace() throws -> [Job] {
+        if let generated = Workload(rawValue: workload) { return generated.generate(seed: seed) }
+        guard FileManager.default.fileExists(atPath: workload) else {
+            throw ValidationError(
+                "--workload '\(workload)' is neither gpu-burst, cpu-stream, mixed nor an existing SWF file")
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: workload, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read \(workload): \(error.localizedDescription)")
+        }
+        do {
+            return try SWF.parse(text)
+        } catch {
+            throw ValidationError("\(workload):\(error.line): \(error.message)")
+        }
+    }
+
+    /// "90", "90s", "2m", "1h", "1.5h" in seconds.
+    static func seconds(_ text: String, _ option: String) throws -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            if let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value >= 0 {
+                return value * factor
+            }
+        }
+        if let value = Double(trimmed), value >= 0 { return value }
+        throw ValidationError("\(option) '\(text)' is not a duration such as 90s, 2m or 1h")
+    }
+
+    func text(jobs: [Job], results: [Metrics], bound: Double?) -> String {
+        let gpu = jobs.count(where: \.isGPU)
+        var lines = [
+            "workload \(workload) (seed \(seed)): \(jobs.count) jobs (\(gpu) GPU, \(jobs.count - gpu) CPU); "
+                + "boot \(bootTime), billing \(billing)",
+            "",
+            Self.row(
+                ["policy", "GPU wait mean/p95", "CPU wait mean/p95", "node-h", "idle node-h", "boots", "thrash", "SLA"]
+            ),
+        ]
+        func waits(_ metrics: Metrics, _ kind: String) -> String {
+            guard let waits = metrics.waits[kind] else { return "-" }
+            return "\(Self.duration(waits.mean)) / \(Self.duration(waits.p95))"
+        }
+        for metrics in results {
+            lines.append(
+                Self.row([
+                    metrics.policy, waits(metrics, "gpu"), waits(metrics, "cpu"),
+                    String(format: "%.2f", metrics.nodeHours),
+                    String(format: "%.2f", metrics.idleNodeHours), "\(metrics.bootEvents)", "\(metrics.thrash)",
+                    "\(metrics.slaViolations)",
+                ]))
+        }
+        if let bound {
+            lines.append(
+                Self.row(["offline-bound", "0 / 0", "0 / 0", String(format: "%.2f", bound), "0", "-", "-", "0"]))
+        }
+        if let ours = results.first(where: { $0.policy == "deployctl" }),
+            let clues = results.first(where: { $0.policy == "clues" })
+        {
+            lines.append("")
+            let p95 = { (m: Metrics) in m.waits.values.map(\.p95).max() ?? 0 }
+            lines.append(
+                "deployctl / clues: node-hours \(Self.ratio(ours.nodeHours, clues.nodeHours)), "
+                    + "worst p95 wait \(Self.ratio(p95(ours), p95(clues)))"
+                    + (bound.map { ", node-hours \(Self.ratio(ours.nodeHours, $0)) the offline bound" } ?? ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func ratio(_ a: Double, _ b: Double) -> String {
+        b > 0 ? String(format: "%.2f×", a / b) : "-"
+    }
+
+    static func row(_ cells: [String]) -> String {
+        let widths = [20, 20, 20, 8, 12, 6, 7, 5]
+        return zip(cells, widths).map { cell, width in
+            cell.padding(toLength: max(width, cell.count), withPad: " ", startingAt: 0)
+        }.joined(separator: " ").trimmingCharacters(in: .whitespaces)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 90 { return String(format: "%.0fs", seconds) }
+        if seconds < 5400 { return String(format: "%.1fm", seconds / 60) }
+        return String(format: "%.1fh", seconds / 3600)
+    }
+
+    func json(jobs: [Job], results: [Metrics], bound: Double?) throws -> String {
+        var records: [[String: Any]] = results.map { metrics in
+            [
+                "policy": metrics.policy,
+                "waits": metrics.waits.mapValues { ["jobs": $0.jobs, "mean_s": $0.mean, "p95_s": $0.p95] },
+                "node_hours": metrics.nodeHours, "idle_node_hours": metrics.idleNodeHours,
+                "boots": metrics.bootEvents, "thrash": metrics.thrash, "sla_violations": metrics.slaViolations,
+                "refused_power_offs": metrics.refusedPowerOffs, "unfinished": metrics.unfinished,
+            ]
+        }
+        if let bound { records.append(["policy": "offline-bound", "node_hours": bound]) }
+        let document: [String: Any] = [
+            "workload": workload, "seed": seed, "jobs": jobs.count, "gpu_jobs": jobs.count(where: \.isGPU),
+            "boot_time_s": try Self.seconds(bootTime, "--boot-time"), "results": records,
+        ]
+        return String(
+            decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]),
+            as: UTF8.self)
+    }
+}

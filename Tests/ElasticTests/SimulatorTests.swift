@@ -1,0 +1,90 @@
+import Testing
+
+@testable import Elastic
+
+@Suite("the simulator and its traces")
+struct SimulatorTests {
+    let pools = [cpuPool, gpuPool]
+
+    @Test("the same seed gives the same trace and the same outcome; another seed another trace")
+    func deterministic() {
+        let trace = Workload.mixed.generate(seed: 7)
+        #expect(trace == Workload.mixed.generate(seed: 7))
+        #expect(trace != Workload.mixed.generate(seed: 8))
+        let simulator = Simulator(pools: pools, jobs: trace, parameters: .init(bootFailure: 0.1, seed: 3))
+        #expect(simulator.run(DeployctlPolicy()) == simulator.run(DeployctlPolicy()))
+    }
+
+    @Test("the generated workloads are what the issue describes")
+    func workloads() {
+        let burst = Workload.gpuBurst.generate(seed: 1)
+        #expect(burst.allSatisfy { $0.resources == Workload.segmentation })
+        #expect((90...180).contains(burst.count), "three bursts of 30–60: \(burst.count)")
+        let runtimes = burst.map(\.runtime).sorted()
+        #expect(abs(runtimes[runtimes.count / 2] - 480) < 60, "median runtime near 8 min")
+        let stream = Workload.cpuStream.generate(seed: 1)
+        #expect(stream.allSatisfy { (180...300).contains($0.runtime) && $0.resources == Workload.boneDensity })
+        #expect((300...420).contains(stream.count), "about one a minute for six hours: \(stream.count)")
+        let day = Workload.mixed.generate(seed: 1).filter { !$0.isGPU }
+        let night = day.count { $0.submit < 8 * 3600 }
+        let daytime = day.count { $0.submit >= 8 * 3600 && $0.submit < 16 * 3600 }
+        #expect(Double(night) < 0.4 * Double(daytime), "night \(night) vs day \(daytime)")
+    }
+
+    @Test("every job finishes, GPU jobs only on GPU nodes, nothing busy is powered off; node-hours above the bound")
+    func everyPolicyCompletes() {
+        for workload in Workload.allCases {
+            let jobs = workload.generate(seed: 11)
+            let simulator = Simulator(pools: pools, jobs: jobs)
+            let bound = OfflineBound.nodeHours(jobs: jobs, pools: pools)
+            let results = [
+                simulator.run(DeployctlPolicy()), simulator.run(CluesPolicy()), simulator.run(AutoscalerPolicy()),
+                simulator.run(StaticMaxPolicy()),
+            ]
+            for metrics in results {
+                #expect(metrics.unfinished == 0, "\(workload) \(metrics.policy)")
+                #expect(metrics.refusedPowerOffs == 0, "\(workload) \(metrics.policy)")
+                #expect(metrics.nodeHours >= bound, "\(workload) \(metrics.policy): \(metrics.nodeHours) < \(bound)")
+                #expect(metrics.idleNodeHours <= metrics.nodeHours)
+            }
+        }
+    }
+
+    @Test("a single job: boot time, then its runtime; the node goes after the idle time")
+    func singleJob() {
+        let job = Job(id: 1, submit: 100, runtime: 600, resources: Workload.boneDensity)
+        let simulator = Simulator(pools: [cpuPool], jobs: [job], parameters: .init(bootTime: 120))
+        let metrics = simulator.run(DeployctlPolicy(settings: ElasticSettings(idleTime: 300)))
+        #expect(metrics.waits["cpu"]?.mean == 120)
+        #expect(metrics.bootEvents == 1)
+        // Asked for at 100, up at 220, busy until 820, idle until 1120 (checked every second).
+        #expect(abs(metrics.nodeHours * 3600 - 1020) <= 1, "\(metrics.nodeHours * 3600)")
+        #expect(abs(metrics.idleNodeHours * 3600 - 300) <= 1)
+    }
+
+    @Test("failed boots are charged and retried until the job runs")
+    func bootFailures() {
+        let jobs = (1...20).map { Job(id: $0, submit: Double($0), runtime: 300, resources: Workload.segmentation) }
+        var boots = 0
+        for seed in UInt64(1)...5 {
+            let simulator = Simulator(pools: pools, jobs: jobs, parameters: .init(bootFailure: 0.5, seed: seed))
+            let metrics = simulator.run(DeployctlPolicy())
+            #expect(metrics.unfinished == 0)
+            boots += metrics.bootEvents
+        }
+        // Without failures each run boots the GPU pool's 4 nodes once; half of the boots failing needs more.
+        #expect(boots > 5 * 4, "\(boots) boots")
+    }
+
+    @Test("SWF with a GPU column reads back what was written; a short line is an error with its line number")
+    func swf() throws {
+        let jobs = Workload.mixed.generate(seed: 2)
+        #expect(try SWF.parse(SWF.write(jobs)) == jobs)
+        #expect(throws: SWF.ParseError.self) { try SWF.parse("; header\n1 0 -1 60\n") }
+        do {
+            _ = try SWF.parse("; header\n1 0 -1 60\n")
+        } catch {
+            #expect(error.line == 2)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Elastic policies side by side (issue 6): every generated workload, every policy on the same trace
+# (`deployctl elastic simulate --compare`), printed as tables with the deployctl/CLUES ratios and the offline bound.
+# Runs twice: with the study template's pools (4 GPU workers: GPU waits are bound by capacity, not policy), and with
+# 16 GPU workers, where the policy decides. Deterministic: the same seed gives the same numbers.
+# Usage: scripts/bench/elastic-bench.sh [DEPLOYCTL] [SEED]
+set -euo pipefail
+DEPLOYCTL=${1:-.build/release/deployctl}
+SEED=${2:-1}
+for gpus in 4 16; do
+    for workload in gpu-burst cpu-stream mixed; do
+        printf '\n### %s, %s GPU workers, deployctl policy with --max-boots 16\n\n' "$workload" "$gpus"
+        "$DEPLOYCTL" elastic simulate --workload "$workload" --seed "$SEED" --gpu-nodes "$gpus" --max-boots 16 --compare
+    done
+done
