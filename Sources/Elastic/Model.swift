@@ -81,6 +81,10 @@ public struct ElasticSettings: Sendable, Equatable {
     public var maxConcurrentBoots: Int = 2
     /// Free CPU slots kept warm per pool (on nodes already up or booting).
     public var spareSlots: Int = 0
+    /// Idle times of particular pools (by name), overriding `idleTime`.
+    public var poolIdleTimes: [String: Double] = [:]
+
+    public func idleTime(of pool: PoolSpec) -> Double { poolIdleTimes[pool.name] ?? idleTime }
 
     public init(idleTime: Double = 600, maxConcurrentBoots: Int = 2, spareSlots: Int = 0) {
         self.idleTime = idleTime

@@ -87,7 +87,7 @@ public protocol ElasticPolicy: Sendable {
 /// deployctl's policy: event-driven; packs the waiting jobs first into what is free or booting, then into the
 /// fewest new nodes (first-fit decreasing by GPUs, CPUs and memory), a GPU job only into a GPU pool and a CPU job
 /// into a CPU pool while one exists; at most `maxConcurrentBoots` booting per pool; keeps `spareSlots` free CPUs
-/// warm and each pool at its minimum; powers off nodes idle for `idleTime`, never one that runs a job.
+/// warm and each pool at its minimum; powers off nodes idle for their pool's idle time, never one that runs a job.
 public struct DeployctlPolicy: ElasticPolicy {
     public var settings: ElasticSettings
     public let name = "deployctl"
@@ -161,7 +161,7 @@ public struct DeployctlPolicy: ElasticPolicy {
         var remaining = Dictionary(grouping: view.nodes, by: \.pool).mapValues(\.count)
         for (index, node) in view.nodes.enumerated() {
             guard node.state == .up, node.runningJobs == 0, let since = node.idleSince,
-                view.now - since >= settings.idleTime, !placedSomewhere.contains(index),
+                view.now - since >= settings.idleTime(of: view.pools[node.pool]), !placedSomewhere.contains(index),
                 opened[node.pool, default: 0] == 0
             else { continue }
             let spec = view.pools[node.pool]

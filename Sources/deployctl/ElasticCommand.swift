@@ -51,8 +51,10 @@ struct Simulate: ParsableCommand {
     @Option(help: "A wait longer than this is an SLA violation.")
     var sla: String = "15m"
 
-    @Option(name: .customLong("idle-time"), help: "deployctl policy: idle time before a node is powered off.")
-    var idleTime: String = "10m"
+    @Option(
+        name: .customLong("idle-time"),
+        help: "deployctl policy: idle time before a node is powered off, for every pool (10m) or one (POOL=2m).")
+    var idleTimes: [String] = []
 
     @Option(name: .customLong("max-boots"), help: "deployctl policy: nodes booting at once per pool.")
     var maxBoots: Int = 2
@@ -92,8 +94,21 @@ struct Simulate: ParsableCommand {
         guard (0...1).contains(bootFailure) else {
             throw ValidationError("--boot-failure is a probability from 0 to 1, not \(bootFailure)")
         }
-        let settings = ElasticSettings(
-            idleTime: try Self.seconds(idleTime, "--idle-time"), maxConcurrentBoots: maxBoots, spareSlots: spareSlots)
+        var settings = ElasticSettings(maxConcurrentBoots: maxBoots, spareSlots: spareSlots)
+        for entry in idleTimes {
+            if let equals = entry.firstIndex(of: "=") {
+                let pool = String(entry[..<equals])
+                guard pools.contains(where: { $0.name == pool }) else {
+                    throw ValidationError(
+                        "--idle-time \(entry): there is no pool '\(pool)'; the pools are "
+                            + pools.map(\.name).joined(separator: ", "))
+                }
+                settings.poolIdleTimes[pool] = try Self.seconds(
+                    String(entry[entry.index(after: equals)...]), "--idle-time")
+            } else {
+                settings.idleTime = try Self.seconds(entry, "--idle-time")
+            }
+        }
         let jobs = try trace()
         if let writeTrace {
             try SWF.write(jobs).write(toFile: writeTrace, atomically: true, encoding: .utf8)

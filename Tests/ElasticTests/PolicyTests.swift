@@ -73,6 +73,20 @@ struct DeployctlPolicyTests {
         #expect(policy.decide(ClusterView(now: 0, pools: [two], nodes: [], pending: [])).powerOn == [0: 2])
     }
 
+    @Test("a pool's own idle time overrides the default")
+    func poolIdleTime() {
+        var settings = ElasticSettings(idleTime: 600)
+        settings.poolIdleTimes["gpu_worker"] = 120
+        var policy = DeployctlPolicy(settings: settings)
+        let nodes = [
+            node(0, pool: 0, free: cpuPool.node, idleSince: 0), node(1, pool: 1, free: gpuPool.node, idleSince: 0),
+        ]
+        let view = { (now: Double) in ClusterView(now: now, pools: [cpuPool, gpuPool], nodes: nodes, pending: []) }
+        #expect(policy.decide(view(119)).powerOff.isEmpty)
+        #expect(policy.decide(view(120)).powerOff == [1])
+        #expect(policy.decide(view(600)).powerOff == [0, 1])
+    }
+
     @Test("spare slots keep free CPUs warm")
     func spareSlots() {
         var policy = DeployctlPolicy(settings: ElasticSettings(idleTime: 60, spareSlots: 4))

@@ -9,7 +9,8 @@ DEPLOYCTL=${1:-.build/release/deployctl}
 SEED=${2:-1}
 for gpus in 4 16; do
     for workload in gpu-burst cpu-stream mixed; do
-        printf '\n### %s, %s GPU workers, deployctl policy with --max-boots 16\n\n' "$workload" "$gpus"
-        "$DEPLOYCTL" elastic simulate --workload "$workload" --seed "$SEED" --gpu-nodes "$gpus" --max-boots 16 --compare
+        printf '\n### %s, %s GPU workers, deployctl policy with --max-boots 16 and a 2 min idle time for GPU workers\n\n' "$workload" "$gpus"
+        "$DEPLOYCTL" elastic simulate --workload "$workload" --seed "$SEED" --gpu-nodes "$gpus" --max-boots 16 \
+            --idle-time gpu_worker=2m --compare
     done
 done
