@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(
             name: "ElasticTests",
             dependencies: ["Elastic"],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(

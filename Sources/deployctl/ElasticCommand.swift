@@ -1,6 +1,7 @@
 import ArgumentParser
 import Elastic
 import Foundation
+import TOSCA
 
 struct ElasticCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -80,14 +81,68 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("gpu-nodes"), help: "Most GPU workers (the template's gpu_worker maximum is 4).")
     var gpuNodes: Int = 4
 
-    var pools: [PoolSpec] {
+    @Option(help: "Take the worker pools from this template's scalable Compute nodes instead.")
+    var template: String?
+
+    @Option(name: [.customShort("i"), .customLong("input")], help: "An input of --template, NAME=VALUE.")
+    var input: [String] = []
+
+    var builtInPools: [PoolSpec] {
         [
             PoolSpec(name: "cpu_worker", node: Resources(cpus: 8, memoryMB: 32_768), maxNodes: cpuNodes),
             PoolSpec(name: "gpu_worker", node: Resources(cpus: 16, memoryMB: 65_536, gpus: 1), maxNodes: gpuNodes),
         ]
     }
 
+    /// The template's pools: every scalable node derived from tosca.nodes.Compute, sized by its host capability
+    /// (num_cpus, mem_size, num_gpus) and bounded by its min/max instances.
+    static func pools(fromTemplate path: String, inputs: [String]) throws -> [PoolSpec] {
+        var values: [String: String] = [:]
+        for entry in inputs {
+            guard let equals = entry.firstIndex(of: "=") else {
+                throw ValidationError("-i \(entry): give NAME=VALUE")
+            }
+            values[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        let (result, plan) = ToscaProcessor.plan(path: path, options: ValidationOptions(inputs: values))
+        guard let plan else {
+            let first = result.errors.first.map { ($0.location.map { "\($0): " } ?? "") + $0.message }
+            throw ValidationError("--template \(path) is not valid: \(first ?? "see `deployctl validate`")")
+        }
+        var pools: [PoolSpec] = []
+        for (name, node) in plan.nodes {
+            guard case .array(let types)? = node["types"], types.contains(.string("tosca.nodes.Compute")),
+                node["capabilities"]?["scalable"] != nil, case .int(let maximum)? = node["max_instances"]
+            else { continue }
+            let host = node["capabilities"]?["host"]
+            let cpus = host?["num_cpus"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1
+            let gpus = host?["num_gpus"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 0
+            let memory = host?["mem_size"].flatMap { if case .string(let text) = $0 { megabytes(text) } else { nil } }
+            let minimum = node["min_instances"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 0
+            pools.append(
+                PoolSpec(
+                    name: name, node: Resources(cpus: cpus, memoryMB: memory ?? 0, gpus: gpus), minNodes: minimum,
+                    maxNodes: maximum))
+        }
+        guard !pools.isEmpty else {
+            throw ValidationError("--template \(path): no scalable Compute node to make a worker pool of")
+        }
+        return pools
+    }
+
+    /// "64 GB", "512 MiB", "2 TB" in MB (TOSCA scalar-unit.size; decimal and binary units both taken as binary MB).
+    static func megabytes(_ text: String) -> Int? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, let value = Double(parts[0]) else { return nil }
+        let factors: [String: Double] = [
+            "b": 1.0 / 1_048_576, "kb": 1.0 / 1024, "kib": 1.0 / 1024, "mb": 1, "mib": 1, "gb": 1024, "gib": 1024,
+            "tb": 1_048_576, "tib": 1_048_576,
+        ]
+        return factors[parts[1].lowercased()].map { Int(value * $0) }
+    }
+
     func run() throws {
+        let pools = try template.map { try Self.pools(fromTemplate: $0, inputs: input) } ?? builtInPools
         let parameters = Simulator.Parameters(
             bootTime: try Self.seconds(bootTime, "--boot-time"), bootFailure: bootFailure,
             billing: try Self.seconds(billing, "--billing"), slaWait: try Self.seconds(sla, "--sla"), seed: seed)
