@@ -95,7 +95,7 @@ struct BoneDensityClusterTests {
     }
 
     @Test("up (front-end + 2 workers), a batch job reads /data and writes /results, scale 3 and 1, down leaves nothing")
-    func mainJob() throws {
+    func mainJob() async throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         let mountPointsBefore = ["/data", "/results"].filter { FileManager.default.fileExists(atPath: $0) }
         // The staged study: an existing directory handed over as the data volume's id.
@@ -199,9 +199,12 @@ struct BoneDensityClusterTests {
         }
         #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/dctlt70"), "the bridge outlived its nodes")
         let namespaces = Self.shell("ip netns list")
+        let provider = LocalProvider(
+            config: LocalProviderConfig(directory: local, bridge: "dctlt70", subnet: "10.232.70"))
         for instance in ["front", "cpu-worker-0", "cpu-worker-1", "cpu-worker-2", "gpu-worker-0", "portal-host-0"] {
             let name = instance == "front" ? "dctl-bd-front-0-compute" : "dctl-bd-\(instance)-compute"
-            #expect(!namespaces.contains(Self.namespace(name)), "\(name)'s namespace is left")
+            let namespace = try await provider.namespace(of: name)
+            #expect(!namespaces.contains(namespace), "\(name)'s namespace (\(namespace)) is left")
         }
         #expect(
             ["/data", "/results"].filter { FileManager.default.fileExists(atPath: $0) } == mountPointsBefore,
@@ -219,10 +222,6 @@ struct BoneDensityClusterTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? []).filter {
             $0.hasPrefix("nvidia") && $0.count > 6 && $0.dropFirst(6).allSatisfy(\.isNumber)
         }.count
-    }
-
-    static func namespace(_ name: String) -> String {
-        "dctl-" + shell("printf '%s' '\(name)' | sha256sum").prefix(12)
     }
 
     static func shell(_ command: String) -> String {

@@ -76,7 +76,7 @@ struct LocalProviderTests {
         #expect(!FileManager.default.fileExists(atPath: dataMount))
         #expect(!FileManager.default.fileExists(atPath: resultsMount))
         let namespaces = try LocalProvider.execute("/usr/sbin/ip", ["netns", "list"]).stdout
-        #expect(!namespaces.contains(LocalProviderTests.namespace(request.name)))
+        #expect(!namespaces.contains(try await provider.namespace(of: request.name)))
         let bridge = try LocalProvider.execute("/usr/sbin/ip", ["link", "show", "dctlt91"])
         #expect(bridge.status != 0, "the bridge outlived its last node")
         #expect(Self.processes(mentioning: directory.path).isEmpty)
@@ -118,6 +118,30 @@ struct LocalProviderTests {
         #expect(left.isEmpty)
     }
 
+    @Test("two providers' nodes of one name get their own namespaces; a namespace left by a crash is taken over")
+    func namespacesPerDirectory() async throws {
+        let (first, firstDirectory) = try Self.provider(3)
+        let (second, secondDirectory) = try Self.provider(4)
+        defer {
+            try? FileManager.default.removeItem(at: firstDirectory)
+            try? FileManager.default.removeItem(at: secondDirectory)
+        }
+        let request = ComputeRequest(deployment: "ns", instance: "node[0]", name: "dctl-ns-node-0-compute")
+        let firstNamespace = try await first.namespace(of: request.name)
+        #expect(firstNamespace != (try await second.namespace(of: request.name)))
+        // What a run killed between `ip netns add` and writing the node's directory leaves behind.
+        #expect(try LocalProvider.execute("/usr/sbin/ip", ["netns", "add", firstNamespace]).status == 0)
+        let a = try await first.createCompute(request)
+        let b = try await second.createCompute(request)
+        #expect(try run(first, on: a.providerID, "hostname").stdout == "dctl-ns-node-0-compute\n")
+        #expect(try run(second, on: b.providerID, "hostname").stdout == "dctl-ns-node-0-compute\n")
+        try await first.deleteCompute(name: request.name, providerID: a.providerID)
+        try await second.deleteCompute(name: request.name, providerID: b.providerID)
+        let namespaces = try LocalProvider.execute("/usr/sbin/ip", ["netns", "list"]).stdout
+        #expect(!namespaces.contains(firstNamespace))
+        #expect(!namespaces.contains(try await second.namespace(of: request.name)))
+    }
+
     @Test("without root, deployctl says the local provider needs root and what to do instead")
     func explainsRoot() throws {
         let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -131,12 +155,6 @@ struct LocalProviderTests {
         #expect(check.status == 1)
         #expect(check.stdout.contains("needs root: run deployctl as root"))
         #expect(check.stdout.contains("type: ssh"))
-    }
-
-    /// The network namespace name the node script derives from a node name.
-    static func namespace(_ name: String) -> String {
-        let digest = (try? LocalProvider.execute("/bin/sh", ["-c", "printf '%s' '\(name)' | sha256sum"]).stdout) ?? ""
-        return "dctl-" + digest.prefix(12)
     }
 
     /// Processes whose command line mentions `text`.

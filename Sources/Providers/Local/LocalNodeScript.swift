@@ -12,8 +12,10 @@ enum LocalNodeScript {
         NODES=$LOCAL/nodes; VOLUMES=$LOCAL/volumes; ATTACHMENTS=$LOCAL/attachments
         mkdir -p "$NODES" "$VOLUMES" "$ATTACHMENTS"
         die() { echo "$*" >&2; exit 3; }
-        nsname() { printf 'dctl-%s' "$(printf '%s' "$1" | sha256sum | cut -c1-12)"; }
-        vethname() { printf 'dv%s' "$(printf '%s' "$1" | sha256sum | cut -c1-10)"; }
+        # Kernel-wide names (network namespaces, interfaces) hash the provider's directory with the node's name: two
+        # providers (a test's and a demo's, or a crashed run's leftovers) never meet, and a name found taken is ours.
+        nsname() { printf 'dctl-%s' "$(printf '%s\0%s' "$(realpath -m "$LOCAL")" "$1" | sha256sum | cut -c1-12)"; }
+        vethname() { printf 'dv%s' "$(printf '%s\0%s' "$(realpath -m "$LOCAL")" "$1" | sha256sum | cut -c1-10)"; }
         locked() { exec 9>"$LOCAL/lock"; flock 9; }
 
         node_alive() {
@@ -45,6 +47,9 @@ enum LocalNodeScript {
                 ip link set "$BRIDGE" up
             fi
             flock -u 9  # the address is taken: the rest of the node is made in parallel with others
+            # Left by a run of this provider that died between making them and writing the node's directory.
+            [[ -e /run/netns/$ns ]] && { ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"; }
+            ip link del "$veth" 2>/dev/null || true
             ip netns add "$ns"
             ip link add "$veth" type veth peer name eth0 netns "$ns"
             ip link set "$veth" master "$BRIDGE" up
@@ -103,17 +108,20 @@ enum LocalNodeScript {
         # Stops every process of the node (its network namespace holds them all), then removes the namespace, the
         # mount points it made, its known_hosts line and its directory.
         destroy_node() {
-            local name=$1 dir=$NODES/$1 ns pids address
-            ns=$(nsname "$name")
-            if ip netns list | grep -qw "$ns"; then
+            local name=$1 dir=$NODES/$1 ns pids address legacy
+            # Nodes made before the names took the directory into account hash the name alone.
+            legacy=$(printf '%s' "$name" | sha256sum | cut -c1-12)
+            for ns in "$(nsname "$name")" "dctl-$legacy"; do
+                [[ -e /run/netns/$ns ]] || continue
                 pids=$(ip netns pids "$ns" || true)
                 [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
                 for _ in $(seq 50); do [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break; sleep 0.05; done
                 ip netns del "$ns"
-            fi
+            done
             # The namespace itself lives on while the kernel still holds sockets of its processes (a TCP connection
             # closing towards a peer already gone can take minutes); its interface pair must not.
             ip link del "$(vethname "$name")" 2>/dev/null || true
+            ip link del "dv${legacy:0:10}" 2>/dev/null || true
             address=$(cat "$dir/address" 2>/dev/null || true)
             [[ -n $address ]] && sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
             rm -rf "$dir" "${LOCAL:?}/work/$name"
@@ -192,6 +200,7 @@ enum LocalNodeScript {
             attach) attach "$@" ;;
             detach) detach "$@" ;;
             list) list ;;
+            namespace) nsname "$1" ;;
             *) die "unknown action $ACTION" ;;
         esac
         """#

@@ -49,6 +49,11 @@ public struct LocalProvider: Provider {
         return nil
     }
 
+    /// The network namespace that holds node `name` (its name hashes this provider's directory with the node's).
+    public func namespace(of name: String) async throws(ProviderError) -> String {
+        try await script("namespace", [name])
+    }
+
     /// Runs one action of the node script; its stdout, or a ProviderError with its stderr.
     private func script(_ action: String, _ arguments: [String]) async throws(ProviderError) -> String {
         if let reason = Self.unavailableReason() { throw ProviderError("local-unavailable", provider: name, reason) }
