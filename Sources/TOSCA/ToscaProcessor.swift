@@ -10,6 +10,9 @@ public struct ValidationOptions: Sendable {
     public var requireInputs: Bool
     /// Instance counts that replace a scalable node's default (`deployctl scale`), by node template name.
     public var instanceCounts: [String: Int] = [:]
+    /// Which instances a scalable node has, where they are not simply 0..<count (`deployctl scale --remove` and the
+    /// elastic controller take particular instances away): by node template name, replacing its count.
+    public var instanceIndices: [String: [Int]] = [:]
 
     public init(
         importCache: ImportCache? = nil, importMap: ImportMap = ImportMap(), inputs: [String: String] = [:],

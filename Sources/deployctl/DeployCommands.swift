@@ -49,7 +49,7 @@ struct Up: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             validation.inputs = SecretInputs.decode(existing.inputs).merging(validation.inputs) { _, new in new }
-            validation.instanceCounts = SecretInputs.counts(existing.counts)
+            InstanceSelection(json: existing.counts).apply(to: &validation)
             previous = replan(existing, extra: validation.inputs, home: state.homeURL, quiet: true)
         }
         let (result, planned) = ToscaProcessor.plan(path: templatePath, options: validation)
@@ -141,16 +141,19 @@ struct Up: AsyncParsableCommand {
 
 struct Scale: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Change how many instances of a scalable node a deployment has.",
+        abstract: "Change how many instances of a scalable node a deployment has, or take particular ones away.",
         discussion: """
-            Scaling out creates and configures the new instances; scaling in runs the leaving instances' stop and \
-            delete operations (and relationship remove_* operations), then removes their resources. The count must \
-            lie within the node's min_instances and max_instances.
+            Scaling out creates and configures the new instances (taking the lowest free instance numbers); scaling \
+            in runs the leaving instances' stop and delete operations (and relationship remove_* operations), then \
+            removes their resources. --count N takes away the highest-numbered instances; --remove takes away the \
+            ones named (say an idle worker while busy ones stay). The result must lie within the node's \
+            min_instances and max_instances.
             """)
 
     @Argument(help: "The deployment.") var deployment: String
     @Argument(help: "The node template to scale.") var node: String
-    @Option(help: "The number of instances wanted.") var count: Int
+    @Option(help: "The number of instances wanted.") var count: Int?
+    @Option(help: "An instance to take away, such as cpu_worker[1] (repeatable).") var remove: [String] = []
     @Option(name: [.customShort("i"), .customLong("input")], help: "A secret input again, NAME=VALUE.")
     var input: [String] = []
     @Option(help: "Output format for the summary: text or json.") var format: OutputFormat = .text
@@ -158,10 +161,59 @@ struct Scale: AsyncParsableCommand {
     var state: DeploymentContext { options.context }
     @OptionGroup var run: RunOptions
 
+    func validate() throws {
+        if count == nil && remove.isEmpty { throw ValidationError("give --count N, --remove INSTANCE, or both") }
+    }
+
     func run() async throws {
+        let extra = try parseAssignments(input)
+        try await Self.scale(
+            deployment, node: node, state: state, extra: extra, options: run.deployOptions, format: format
+        ) { current in
+            try Self.select(node: node, current: current, count: count, remove: remove)
+        }
+    }
+
+    /// The instance numbers wanted: `current` less the instances named in `remove`, then grown with the lowest free
+    /// numbers or shrunk from the highest to `count`.
+    static func select(node: String, current: [Int], count: Int?, remove: [String]) throws -> [Int] {
+        var numbers = Set(current)
+        for instance in remove {
+            guard instance.hasPrefix("\(node)["), instance.hasSuffix("]"),
+                let number = Int(instance.dropFirst(node.count + 1).dropLast())
+            else {
+                throw ScaleError("\(instance) is not an instance of \(node) (write it as \(node)[N])")
+            }
+            guard numbers.remove(number) != nil else {
+                throw ScaleError(
+                    "\(instance) does not exist; \(node) has "
+                        + (current.isEmpty ? "no instances" : current.map { "\(node)[\($0)]" }.joined(separator: ", ")))
+            }
+        }
+        if let count {
+            var next = 0
+            while numbers.count < count {
+                while numbers.contains(next) { next += 1 }
+                numbers.insert(next)
+            }
+            while numbers.count > count, let highest = numbers.max() { numbers.remove(highest) }
+        }
+        return numbers.sorted()
+    }
+
+    struct ScaleError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Replans `deployment` with `node`'s instance numbers as `choose` picks them from the current ones, records
+    /// them, and brings the deployment to the new plan.
+    static func scale(
+        _ deployment: String, node: String, state: DeploymentContext, extra: [String: String], options: DeployOptions,
+        format: OutputFormat, choose: ([Int]) throws -> [Int]
+    ) async throws {
         let store = try state.store()
         var record = try state.record(store, deployment)
-        let extra = try parseAssignments(input)
         guard let previous = replan(record, extra: extra, home: state.homeURL) else {
             writeError("error: \(record.template) no longer plans with the deployment's inputs (see above)")
             throw ExitCode(2)
@@ -172,21 +224,31 @@ struct Scale: AsyncParsableCommand {
                     + previous.nodes.map(\.0).joined(separator: ", "))
             throw ExitCode(2)
         }
-        let low = description["min_instances"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1
-        let high = description["max_instances"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1
-        guard (low...high).contains(count) else {
-            writeError("error: \(node) scales between \(low) and \(high) instances; \(count) is outside")
+        let current = previous.instances.filter { $0.node == node }.map(\.index)
+        let wanted: [Int]
+        do {
+            wanted = try choose(current)
+        } catch let error as ScaleError {
+            writeError("error: \(error)")
             throw ExitCode(2)
         }
-        var counts = SecretInputs.counts(record.counts)
-        counts[node] = count
-        guard let plan = replan(record, extra: extra, counts: counts, home: state.homeURL) else { throw ExitCode(2) }
+        let low = description["min_instances"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1
+        let high = description["max_instances"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1
+        guard (low...high).contains(wanted.count) else {
+            writeError("error: \(node) scales between \(low) and \(high) instances; \(wanted.count) is outside")
+            throw ExitCode(2)
+        }
+        var selection = InstanceSelection(json: record.counts)
+        selection.set(node, to: wanted)
+        guard let plan = replan(record, extra: extra, selection: selection, home: state.homeURL) else {
+            throw ExitCode(2)
+        }
         let backend = try state.provider(record.provider.isEmpty ? nil : record.provider)
-        record.counts = SecretInputs.encode(counts)
+        record.counts = selection.json
         try store.update(record)
         try await Up.execute(
-            name: deployment, plan: plan, previous: previous, store: store, provider: backend,
-            options: run.deployOptions, format: format, home: state.homeURL)
+            name: deployment, plan: plan, previous: previous, store: store, provider: backend, options: options,
+            format: format, home: state.homeURL)
     }
 }
 

@@ -131,25 +131,61 @@ enum SecretInputs {
         (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
     }
 
-    static func counts(_ json: String) -> [String: Int] {
-        (try? JSONDecoder().decode([String: Int].self, from: Data(json.utf8))) ?? [:]
+}
+
+/// Which instances each scaled node has: a count (instances 0..<n) or, once particular instances were taken away
+/// (`scale --remove`, the elastic controller), their numbers. Kept in the deployment record's `counts` as
+/// `{"cpu_worker": 3}` or `{"cpu_worker": [0, 2]}`.
+struct InstanceSelection: Equatable {
+    var counts: [String: Int] = [:]
+    var indices: [String: [Int]] = [:]
+
+    init() {}
+
+    init(json: String) {
+        let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+        for (node, value) in object {
+            if let count = value as? Int {
+                counts[node] = count
+            } else if let numbers = value as? [Int] {
+                indices[node] = numbers
+            }
+        }
     }
 
-    static func encode(_ counts: [String: Int]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return (try? encoder.encode(counts)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    var json: String {
+        let entries = Set(counts.keys).union(indices.keys).sorted().map { node in
+            (node, indices[node].map { JSONValue.array($0.map(JSONValue.int)) } ?? .int(counts[node] ?? 0))
+        }
+        return JSONValue.object(entries).serialized(pretty: false)
+    }
+
+    /// Sets a node's instance numbers; a plain count when they are 0..<n.
+    mutating func set(_ node: String, to numbers: [Int]) {
+        let sorted = Array(Set(numbers)).sorted()
+        if sorted == Array(0..<sorted.count) {
+            counts[node] = sorted.count
+            indices[node] = nil
+        } else {
+            indices[node] = sorted
+            counts[node] = nil
+        }
+    }
+
+    func apply(to options: inout ValidationOptions) {
+        options.instanceCounts = counts
+        options.instanceIndices = indices
     }
 }
 
 /// Plans a recorded deployment again from its template, stored inputs, extra inputs and counts.
 func replan(
-    _ record: DeploymentRecord, extra: [String: String] = [:], counts: [String: Int]? = nil, home: URL,
+    _ record: DeploymentRecord, extra: [String: String] = [:], selection: InstanceSelection? = nil, home: URL,
     quiet: Bool = false
 ) -> Plan? {
     var options = ValidationOptions(importCache: ImportCache(home: home))
     options.inputs = SecretInputs.decode(record.inputs).merging(extra) { _, new in new }
-    options.instanceCounts = counts ?? SecretInputs.counts(record.counts)
+    (selection ?? InstanceSelection(json: record.counts)).apply(to: &options)
     let (result, plan) = ToscaProcessor.plan(path: record.template, options: options)
     if plan == nil, !quiet {
         let renderer = DiagnosticRenderer(sources: result.sources, color: useColor())
@@ -217,12 +253,12 @@ final class TerminalProgress: ProgressSink, Sendable {
 
 /// Runs `body` as a task that Ctrl-C cancels: steps in flight finish and are recorded, nothing new starts. A
 /// second Ctrl-C exits at once (the ledger is still consistent: every resource was recorded before it was made).
-func cancellableOnInterrupt<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+func cancellableOnInterrupt<T: Sendable>(
+    signals: [Int32] = [SIGINT], _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     let task = Task { try await body() }
-    signal(SIGINT, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
     let count = Mutex(0)
-    source.setEventHandler {
+    let handler: @Sendable () -> Void = {
         let seen = count.withLock { value in
             value += 1
             return value
@@ -234,10 +270,16 @@ func cancellableOnInterrupt<T: Sendable>(_ body: @escaping @Sendable () async th
             Foundation.exit(130)
         }
     }
-    source.resume()
+    let sources = signals.map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler(handler: handler)
+        source.resume()
+        return source
+    }
     defer {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+        for source in sources { source.cancel() }
+        for number in signals { signal(number, SIG_DFL) }
     }
     return try await task.value
 }

@@ -6,8 +6,8 @@ import TOSCA
 struct ElasticCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "elastic",
-        abstract: "Elastic worker pools: simulate scaling policies against job traces.",
-        subcommands: [Simulate.self])
+        abstract: "Elastic worker pools: run the controller on a deployment, see its status, simulate policies.",
+        subcommands: [ElasticRun.self, ElasticStatus.self, Simulate.self])
 }
 
 /// `deployctl elastic simulate`: one policy, or all of them side by side, on one trace.
@@ -109,6 +109,11 @@ struct Simulate: ParsableCommand {
             let first = result.errors.first.map { ($0.location.map { "\($0): " } ?? "") + $0.message }
             throw ValidationError("--template \(path) is not valid: \(first ?? "see `deployctl validate`")")
         }
+        return try pools(from: plan, describing: "--template \(path)")
+    }
+
+    /// A plan's pools: every scalable node derived from tosca.nodes.Compute.
+    static func pools(from plan: Plan, describing source: String = "the template") throws -> [PoolSpec] {
         var pools: [PoolSpec] = []
         for (name, node) in plan.nodes {
             guard case .array(let types)? = node["types"], types.contains(.string("tosca.nodes.Compute")),
@@ -125,7 +130,7 @@ struct Simulate: ParsableCommand {
                     maxNodes: maximum))
         }
         guard !pools.isEmpty else {
-            throw ValidationError("--template \(path): no scalable Compute node to make a worker pool of")
+            throw ValidationError("\(source): no scalable Compute node to make a worker pool of")
         }
         return pools
     }
@@ -150,20 +155,7 @@ struct Simulate: ParsableCommand {
             throw ValidationError("--boot-failure is a probability from 0 to 1, not \(bootFailure)")
         }
         var settings = ElasticSettings(maxConcurrentBoots: maxBoots, spareSlots: spareSlots)
-        for entry in idleTimes {
-            if let equals = entry.firstIndex(of: "=") {
-                let pool = String(entry[..<equals])
-                guard pools.contains(where: { $0.name == pool }) else {
-                    throw ValidationError(
-                        "--idle-time \(entry): there is no pool '\(pool)'; the pools are "
-                            + pools.map(\.name).joined(separator: ", "))
-                }
-                settings.poolIdleTimes[pool] = try Self.seconds(
-                    String(entry[entry.index(after: equals)...]), "--idle-time")
-            } else {
-                settings.idleTime = try Self.seconds(entry, "--idle-time")
-            }
-        }
+        try Self.apply(idleTimes: idleTimes, to: &settings, pools: pools)
         let jobs = try trace()
         if let writeTrace {
             try SWF.write(jobs).write(toFile: writeTrace, atomically: true, encoding: .utf8)
@@ -193,6 +185,23 @@ struct Simulate: ParsableCommand {
         switch format {
         case .json: print(try json(jobs: jobs, results: results, bound: bound))
         case .text: print(text(jobs: jobs, results: results, bound: bound))
+        }
+    }
+
+    /// `--idle-time 10m` (every pool) and `--idle-time POOL=2m` (one pool) into `settings`.
+    static func apply(idleTimes: [String], to settings: inout ElasticSettings, pools: [PoolSpec]) throws {
+        for entry in idleTimes {
+            if let equals = entry.firstIndex(of: "=") {
+                let pool = String(entry[..<equals])
+                guard pools.contains(where: { $0.name == pool }) else {
+                    throw ValidationError(
+                        "--idle-time \(entry): there is no pool '\(pool)'; the pools are "
+                            + pools.map(\.name).joined(separator: ", "))
+                }
+                settings.poolIdleTimes[pool] = try seconds(String(entry[entry.index(after: equals)...]), "--idle-time")
+            } else {
+                settings.idleTime = try seconds(entry, "--idle-time")
+            }
         }
     }
 

@@ -21,9 +21,10 @@ struct LocalDeploymentTests {
                 directory: directory.appendingPathComponent("local").path, bridge: "dctlt80", subnet: "10.232.80"))
         let store = try StateStore.open(home: directory.appendingPathComponent("home"))
         try store.create(DeploymentRecord(name: "loc", template: TwoTierDeployment.template, provider: "local"))
-        func plan(workers: Int) throws -> Plan {
+        func plan(workers: Int, numbers: [Int]? = nil) throws -> Plan {
             var options = ValidationOptions(inputs: ["mount_root": root])
             options.instanceCounts = ["worker": workers]
+            if let numbers { options.instanceIndices = ["worker": numbers] }
             return try #require(ToscaProcessor.plan(path: TwoTierDeployment.template, options: options).1)
         }
         let deployer = Deployer(store: store, provider: provider)
@@ -41,8 +42,15 @@ struct LocalDeploymentTests {
         let three = try plan(workers: 3)
         #expect(try await deployer.up(deployment: "loc", plan: three, previous: one).status == .deployed)
         #expect(try await deployer.verify(deployment: "loc").isEmpty)
-        let scaledIn = try await deployer.up(deployment: "loc", plan: one, previous: three)
-        #expect(scaledIn.removed == ["agent[1]", "agent[2]", "worker[1]", "worker[2]"])
+        // A particular worker (and what it hosts) goes; the ones around it stay as they are.
+        let gap = try plan(workers: 2, numbers: [0, 2])
+        let workerTwo = try deployer.instances(deployment: "loc", plan: three).first { $0.instance == "worker[2]" }
+        let removedOne = try await deployer.up(deployment: "loc", plan: gap, previous: three)
+        #expect(removedOne.removed == ["agent[1]", "worker[1]"] && removedOne.ran == 0, "\(removedOne)")
+        #expect(try deployer.instances(deployment: "loc", plan: gap).first { $0.instance == "worker[2]" } == workerTwo)
+        #expect(try await deployer.verify(deployment: "loc").isEmpty)
+        let scaledIn = try await deployer.up(deployment: "loc", plan: one, previous: gap)
+        #expect(scaledIn.removed == ["agent[2]", "worker[2]"])
 
         let teardown = try await deployer.teardown(deployment: "loc", plan: one)
         #expect(teardown.remaining.isEmpty)

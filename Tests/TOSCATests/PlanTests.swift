@@ -145,6 +145,25 @@ struct PlanTests {
         #expect(dependsOn.allSatisfy { $0.to == "web[0]" })
     }
 
+    @Test("particular instance numbers replace the count; hosted nodes keep their host's numbers and pairing")
+    func instanceNumbers() throws {
+        let directory = try TemporaryDirectory()
+        for script in ["create", "configure", "start"] { try directory.write("scripts/\(script).sh", "exit 0\n") }
+        let file = try directory.write("service.yaml", Self.template)
+        var options = ValidationOptions(inputs: ["workers": "3"])
+        options.instanceIndices = ["worker": [4, 0, 2, 2]]
+        let plan = try #require(ToscaProcessor.plan(path: file.path, options: options).1)
+        #expect(plan.instances.filter { $0.node == "worker" }.map(\.id) == ["worker[0]", "worker[2]", "worker[4]"])
+        #expect(plan.instances.filter { $0.node == "agent" }.map(\.host) == ["worker[0]", "worker[2]", "worker[4]"])
+        #expect(plan.instances.filter { $0.node == "agent" }.map(\.index) == [0, 2, 4])
+        #expect(plan.steps.contains { $0.id.hasPrefix("agent[4].") })
+        #expect(!plan.steps.contains { $0.instance == "worker[1]" || $0.instance == "agent[1]" })
+        options.instanceIndices = ["nothing": [1]]
+        let (result, none) = ToscaProcessor.plan(path: file.path, options: options)
+        #expect(none == nil)
+        #expect(result.errors.contains { $0.message.contains("no node template named 'nothing'") })
+    }
+
     @Test("a volume attachment waits for both creations, and what runs on the compute waits for it")
     func attachStep() throws {
         let plan = try requirePlan()

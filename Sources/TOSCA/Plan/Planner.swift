@@ -6,6 +6,7 @@ struct Planner {
     let registry: TypeRegistry
     let inputValues: [String: YNode]
     var countOverrides: [String: Int] = [:]
+    var indexOverrides: [String: [Int]] = [:]
     let sink: DiagnosticSink
     /// The template's path as given (the file its node templates were read from).
     var templatePath = ""
@@ -14,11 +15,11 @@ struct Planner {
 
     func plan(template: String, version: String) -> Plan {
         let counts = instanceCounts()
+        let indices = instanceIndices(counts)
         var instances: [Plan.Instance] = []
         var idsByNode: [String: [String]] = [:]
         for node in topology.nodes where node.directives.isEmpty {
-            let count = counts[node.name] ?? 1
-            for index in 0..<count {
+            for index in indices[node.name] ?? [0] {
                 let id = "\(node.name)[\(index)]"
                 instances.append(Plan.Instance(id: id, node: node.name, index: index, host: nil))
                 idsByNode[node.name, default: []].append(id)
@@ -118,6 +119,7 @@ struct Planner {
                 }
             }
             if let override = countOverrides[node.name] { count = override }
+            if let override = indexOverrides[node.name] { count = override.count }
             counts[node.name] = max(0, count)
         }
         // Hosted nodes follow their host (resolved to a fixpoint along hosting chains).
@@ -127,6 +129,23 @@ struct Planner {
             }
         }
         return counts
+    }
+
+    /// The instance numbers of each node: 0..<count, or the set `indexOverrides` names; hosted nodes have their
+    /// host's (so a hosted instance and its host always share a number).
+    private func instanceIndices(_ counts: [String: Int]) -> [String: [Int]] {
+        var indices: [String: [Int]] = [:]
+        for node in topology.nodes {
+            indices[node.name] =
+                indexOverrides[node.name].map { Array(Set($0.filter { $0 >= 0 })).sorted() }
+                ?? Array(0..<(counts[node.name] ?? 1))
+        }
+        for _ in 0..<topology.nodes.count {
+            for node in topology.nodes {
+                if let host = node.host(registry), let hostIndices = indices[host] { indices[node.name] = hostIndices }
+            }
+        }
+        return indices
     }
 
     private func resolvedInt(_ node: YNode) -> Int? {
@@ -521,13 +540,15 @@ extension ToscaProcessor {
             return (result, nil)
         }
         let sink = DiagnosticSink()
-        for (node, _) in options.instanceCounts where topology.node(named: node) == nil {
+        for node in Set(options.instanceCounts.keys).union(options.instanceIndices.keys).sorted()
+        where topology.node(named: node) == nil {
             sink.error(
                 "unknown-node", "there is no node template named '\(node)' to set the count of", at: nil, path: "")
         }
         let plan = Planner(
             topology: topology, registry: registry, inputValues: result.inputValues,
-            countOverrides: options.instanceCounts, sink: sink, templatePath: path
+            countOverrides: options.instanceCounts, indexOverrides: options.instanceIndices, sink: sink,
+            templatePath: path
         ).plan(template: path, version: result.version?.rawValue ?? "")
         result.diagnostics += sink.all
         return (result, result.isValid ? plan : nil)
