@@ -101,6 +101,7 @@ public actor ElasticController {
     /// Jobs a power-on was already decided for (their latency is measured once).
     var served: Set<Int> = []
     var bootTimes: [String: [Double]] = [:]
+    var learned: [String: Resources] = [:]
     public private(set) var events: [ControllerEvent] = []
     public private(set) var latencies: [Double] = []
     var lastSnapshot: SlurmSnapshot?
@@ -216,7 +217,7 @@ public actor ElasticController {
                     guard let position = snapshot.nodes.firstIndex(where: { $0.name == pool.queueName(number) })
                     else { return true }
                     return !registered.contains(position)
-                }.count + queuedAdds[pool.spec.name, default: 0]
+                }.count
             for _ in 0..<waiting {
                 view.nodes.append(
                     ClusterView.Node(
@@ -227,18 +228,27 @@ public actor ElasticController {
         }
         let decision = policy.decide(view)
 
-        for (index, count) in decision.powerOn.sorted(by: { $0.key < $1.key }) where count > 0 {
-            let pool = pools[index]
-            queuedAdds[pool.spec.name, default: 0] += count
-            let fresh = snapshot.jobs.filter { $0.waits && !served.contains($0.id) }
+        // Power-ons not yet handed over follow the latest decision: demand that went away takes them back.
+        var wanted: [String: Int] = [:]
+        for (index, count) in decision.powerOn { wanted[pools[index].spec.name] = count }
+        let before = queuedAdds
+        queuedAdds = wanted.filter { $0.value > 0 }
+        for pool in pools {
+            let count = queuedAdds[pool.spec.name, default: 0] - before[pool.spec.name, default: 0]
+            guard count > 0 else { continue }
+            // The waiting jobs this pool can take: the decision's latency is measured for those seen first now.
+            let index = pools.firstIndex { $0.spec.name == pool.spec.name } ?? 0
+            let mine = snapshot.jobs.filter {
+                $0.waits && DeployctlPolicy.eligiblePools(for: $0.perNode, in: specs).contains(index)
+            }
+            let fresh = mine.filter { !served.contains($0.id) }
             served.formUnion(fresh.map(\.id))
             let waited = fresh.map { max(0, now - $0.submit) }
             latencies += waited
-            let latency = waited.max()
             record(
                 ControllerEvent(
                     time: now, kind: "power-on", pool: pool.spec.name, nodes: [],
-                    message: "\(count) node(s) for \(view.pending.count) waiting job(s)", latency: latency))
+                    message: "\(count) node(s) for \(mine.count) waiting job(s)", latency: waited.max()))
         }
         let off = decision.powerOff.compactMap { id -> (Int, Int, String)? in
             guard id < snapshot.nodes.count, let (index, number) = owner[snapshot.nodes[id].name] else { return nil }
@@ -356,13 +366,15 @@ public actor ElasticController {
 
     /// The pools' specs with each node's resources as its registered nodes report them (a template's 8 CPUs may
     /// be 2 on the machine that runs it): booting nodes are then counted at what they will really offer.
+    /// What a pool's nodes were seen to offer (kept after they are gone, for the next boots).
     func effectiveSpecs(_ snapshot: SlurmSnapshot, owner: [String: (pool: Int, instance: Int)]) -> [PoolSpec] {
         pools.enumerated().map { index, pool in
             var spec = pool.spec
             let seen = snapshot.nodes.filter { owner[$0.name]?.pool == index && $0.capacity.cpus > 0 }.map(\.capacity)
             if let smallest = seen.min(by: { ($0.cpus, $0.memoryMB, $0.gpus) < ($1.cpus, $1.memoryMB, $1.gpus) }) {
-                spec.node = smallest
+                learned[pool.spec.name] = smallest
             }
+            if let known = learned[pool.spec.name] { spec.node = known }
             return spec
         }
     }
@@ -374,7 +386,7 @@ public actor ElasticController {
         for pool in pools {
             let name = pool.spec.name
             var nodes: [ControllerStatus.NodeStatus] = []
-            for number in (current[name] ?? []).sorted() {
+            for number in (current[name] ?? []).union((booting[name] ?? [:]).keys).sorted() {
                 let queueName = pool.queueName(number)
                 let node = snapshot.nodes.first { $0.name == queueName }
                 let state: String

@@ -209,7 +209,14 @@ public struct SlurmSnapshot: Sendable, Equatable {
                     free: booting ? pools[poolIndex].node : node.free, runningJobs: running,
                     idleSince: running == 0 && !booting ? idleSince(node.name) ?? now : nil))
         }
-        let pending = jobs.filter(\.waits).flatMap { job in
+        // A CONFIGURING job holds its nodes already: it is demand only while one of them is still coming up (it
+        // then takes that booting node's room); on nodes that are up, what it takes is in their allocation.
+        let bootingNames = Set(
+            viewNodes.filter { $0.state == .booting }.map { nodes[$0.id].name })
+        let pending = jobs.filter {
+            $0.state == "PENDING"
+                || ($0.state == "CONFIGURING" && ($0.nodes.isEmpty || $0.nodes.contains { bootingNames.contains($0) }))
+        }.flatMap { job in
             (0..<job.nodeCount).map { _ in
                 ClusterView.PendingJob(id: job.id, submit: job.submit, resources: job.perNode)
             }

@@ -263,7 +263,8 @@ final class DeploymentBackend: ElasticBackend {
 
     func observe() async throws -> SlurmSnapshot {
         let separator = "--- deployctl elastic: sinfo ---"
-        let result = try remote("squeue --all --json && echo '\(separator)' && sinfo --json")
+        // squeue's JSON does not end with a newline: the separator line brings its own.
+        let result = try remote("squeue --all --json && printf '\\n%s\\n' '\(separator)' && sinfo --json")
         guard result.exitStatus == 0 else {
             throw BackendError(
                 description: "squeue/sinfo on \(controllerNode) failed: "
@@ -301,7 +302,11 @@ final class DeploymentBackend: ElasticBackend {
         let deployer = Deployer(store: store, provider: provider, options: options)
         let result = try await deployer.up(deployment: deployment, plan: plan, previous: previous)
         guard result.status == .deployed else {
-            let failures = result.failed.map { "\($0.step): \($0.error)" }.joined(separator: "; ")
+            // A step's error may carry a whole playbook's output: its first line says what failed.
+            let failures = result.failed.map { failure in
+                let first = failure.error.split(separator: "\n").first.map(String.init) ?? ""
+                return "\(failure.step): \(first.prefix(300))"
+            }.joined(separator: "; ")
             throw BackendError(description: "\(result.status.rawValue): \(failures)")
         }
     }

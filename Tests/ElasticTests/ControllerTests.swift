@@ -18,6 +18,8 @@ final class FakeCluster: ElasticBackend {
         var resumed: [String] = []
         /// A job that starts on a node the moment it is drained (the race drain must catch).
         var startOnDrain: Int?
+        /// While set, `apply` waits (a deployment change in progress).
+        var hold = false
     }
 
     let state = Mutex(State())
@@ -41,7 +43,9 @@ final class FakeCluster: ElasticBackend {
     /// Nodes asked for join SLURM (idle), except the silent ones.
     func register() {
         state.withLock { state in
-            for (name, capacity) in state.unregistered where !state.silent.contains(name) {
+            // In name order (CPU nodes first, as SLURM's node weights put them in the recipes).
+            for (name, capacity) in state.unregistered.sorted(by: { $0.key < $1.key })
+            where !state.silent.contains(name) {
                 state.nodes.append(
                     SlurmSnapshot.Node(
                         name: name, address: "", state: "idle", flags: [], capacity: capacity, allocated: .zero))
@@ -68,6 +72,8 @@ final class FakeCluster: ElasticBackend {
         }
     }
 
+    func cancel(_ id: Int) { state.withLock { $0.jobs.removeAll { $0.id == id } } }
+
     func finish(_ id: Int) {
         state.withLock { state in
             guard let index = state.jobs.firstIndex(where: { $0.id == id }) else { return }
@@ -88,6 +94,7 @@ final class FakeCluster: ElasticBackend {
     func instances() async throws -> [String: [Int]] { state.withLock { $0.instances } }
 
     func apply(_ wanted: [String: [Int]]) async throws {
+        while state.withLock({ $0.hold }) { try await Task.sleep(nanoseconds: 1_000_000) }
         state.withLock { state in
             state.applied.append(wanted)
             for (pool, numbers) in wanted {
@@ -145,6 +152,27 @@ struct ControllerTests {
             backend: cluster, clock: { cluster.now })
     }
 
+    /// A cluster whose one CPU node, powered on for job 1 (2 CPUs), runs it.
+    func oneBusyNode(idle: Double = 60) async throws -> (FakeCluster, ElasticController) {
+        let cluster = FakeCluster()
+        let controller = controller(cluster, idle: idle)
+        try await controller.start()
+        cluster.submit(1, Resources(cpus: 2, memoryMB: 1000))
+        await controller.tick()
+        await controller.settle()
+        cluster.register()
+        cluster.schedule()
+        return (cluster, controller)
+    }
+
+    /// A cluster whose one CPU node ran a job and has just gone idle (for `idle` seconds before removal).
+    func oneIdleNode(idle: Double) async throws -> (FakeCluster, ElasticController) {
+        let (cluster, controller) = try await oneBusyNode(idle: idle)
+        cluster.finish(1)
+        await controller.tick()
+        return (cluster, controller)
+    }
+
     @Test("waiting jobs power on the right pools at once; GPU jobs only GPU nodes; the latency is measured")
     func powerOn() async throws {
         let cluster = FakeCluster()
@@ -175,19 +203,47 @@ struct ControllerTests {
 
     @Test("nodes a pool registers with are smaller than the template says: booting nodes count at the real size")
     func learnedCapacity() async throws {
-        let cluster = FakeCluster()
-        let controller = controller(cluster)
-        try await controller.start()
-        cluster.submit(1, Resources(cpus: 2, memoryMB: 1000))
-        await controller.tick()
-        await controller.settle()
-        cluster.register()
-        cluster.schedule()
+        let (cluster, controller) = try await oneBusyNode()
         // The registered node has 2 CPUs, not 8: three more 2-CPU jobs need three more nodes.
         for id in 2...4 { cluster.submit(id, Resources(cpus: 2, memoryMB: 1000)) }
         await controller.tick()
         await controller.settle()
         #expect(cluster.state.withLock { $0.applied }.last == ["cpu_worker": [0, 1, 2, 3], "gpu_worker": []])
+    }
+
+    @Test("power-ons wait while a change is in progress, and are taken back when their jobs go away")
+    func queuedPowerOns() async throws {
+        let cluster = FakeCluster()
+        let controller = controller(cluster)
+        try await controller.start()
+        cluster.state.withLock { $0.hold = true }
+        cluster.submit(1, Resources(cpus: 2, memoryMB: 1000))
+        await controller.tick()  // the change for job 1 starts and is held
+        cluster.submit(2, Resources(cpus: 2, memoryMB: 1000, gpus: 1))
+        await controller.tick()  // job 2's GPU node waits for the change in progress
+        #expect(await controller.events.filter { $0.kind == "power-on" }.map(\.pool) == ["cpu_worker", "gpu_worker"])
+        cluster.cancel(2)
+        await controller.tick()
+        cluster.state.withLock { $0.hold = false }
+        await controller.settle()
+        await controller.tick()
+        await controller.settle()
+        #expect(cluster.state.withLock { $0.applied } == [["cpu_worker": [0], "gpu_worker": []]], "no GPU node")
+    }
+
+    @Test("the size registered nodes showed is kept for the pool's next boots")
+    func learnedSizeKept() async throws {
+        let (cluster, controller) = try await oneIdleNode(idle: 10)
+        cluster.advance(11)
+        await controller.tick()
+        await controller.settle()
+        #expect(cluster.state.withLock { $0.instances["cpu_worker"] } == [])
+        // 2 CPUs a node, as seen: two 2-CPU jobs need two nodes (the template's 8 CPUs would say one).
+        cluster.submit(2, Resources(cpus: 2, memoryMB: 1000))
+        cluster.submit(3, Resources(cpus: 2, memoryMB: 1000))
+        await controller.tick()
+        await controller.settle()
+        #expect(cluster.state.withLock { $0.applied }.last == ["cpu_worker": [0, 1], "gpu_worker": []])
     }
 
     @Test("an idle node is drained, checked again and removed after the idle time; a busy one never")
@@ -223,16 +279,7 @@ struct ControllerTests {
 
     @Test("a job that lands on a node while it is drained stops its removal: the node is resumed")
     func drainRace() async throws {
-        let cluster = FakeCluster()
-        let controller = controller(cluster, idle: 10)
-        try await controller.start()
-        cluster.submit(1, Resources(cpus: 2, memoryMB: 1000))
-        await controller.tick()
-        await controller.settle()
-        cluster.register()
-        cluster.schedule()
-        cluster.finish(1)
-        await controller.tick()
+        let (cluster, controller) = try await oneIdleNode(idle: 10)
         cluster.advance(11)
         // Job 2 is held (not waiting, so the policy keeps no node for it) and released onto the node just as the
         // node is drained: the check after draining sees it running there.

@@ -57,6 +57,34 @@ struct SlurmMonitorTests {
         #expect(policy.decide(view).powerOn == [1: 1])
     }
 
+    @Test("a CONFIGURING job is demand while its node boots, not once the node is up and holds it")
+    func configuringJobs() {
+        func snapshot(nodeState: String, flags: [String]) -> SlurmSnapshot {
+            SlurmSnapshot(
+                jobs: [
+                    SlurmSnapshot.Job(
+                        id: 7, name: "seg", state: "CONFIGURING", reason: "None", submit: 0, nodeCount: 1,
+                        perNode: Resources(cpus: 1, gpus: 1), nodes: ["gpu-slurm-worker-0"])
+                ],
+                nodes: [
+                    SlurmSnapshot.Node(
+                        name: "gpu-slurm-worker-0", address: "", state: nodeState, flags: flags,
+                        capacity: Resources(cpus: 4, gpus: 1),
+                        allocated: nodeState == "mixed" ? Resources(cpus: 1, gpus: 1) : .zero)
+                ])
+        }
+        let pools = [PoolSpec(name: "gpu_worker", node: Resources(cpus: 4, gpus: 1), maxNodes: 2)]
+        let up = snapshot(nodeState: "mixed", flags: []).view(
+            now: 0, pools: pools, pool: { _ in "gpu_worker" }, idleSince: { _ in nil })
+        #expect(up.pending.isEmpty)
+        var policy = DeployctlPolicy()
+        #expect(policy.decide(up).isEmpty, "the job's GPU is taken on its own node: nothing to power on")
+        let booting = snapshot(nodeState: "idle", flags: ["POWERING_UP"]).view(
+            now: 0, pools: pools, pool: { _ in "gpu_worker" }, idleSince: { _ in nil })
+        #expect(booting.pending.map(\.id) == [7])
+        #expect(policy.decide(booting).isEmpty, "it goes into the booting node's room")
+    }
+
     @Test("GRES strings, TRES strings and hostlists")
     func formats() {
         #expect(SlurmSnapshot.gpuCount("gres:gpu:2") == 2)

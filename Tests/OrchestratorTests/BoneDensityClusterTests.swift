@@ -182,14 +182,133 @@ struct BoneDensityClusterTests {
             try slurmNodes() == [
                 "cpu-slurm-worker-0", "cpu-slurm-worker-1", "cpu-slurm-worker-2", "gpu-slurm-worker-0",
             ])
+        // A particular worker goes (the first), then the highest-numbered ones down to one: cpu_worker[1] stays.
+        let removeOne = try deployctl(["scale", "bd", "cpu_worker", "--remove", "cpu_worker[0]"])
+        #expect(removeOne.status == 0, "\(removeOne.output)")
+        #expect(removeOne.output.contains("removed: cpu_runtime[0], cpu_slurm_worker[0], cpu_worker[0]"))
         let scaleIn = try deployctl(["scale", "bd", "cpu_worker", "--count", "1"])
         #expect(scaleIn.status == 0, "\(scaleIn.output)")
         #expect(
-            try slurmNodes() == ["cpu-slurm-worker-0", "gpu-slurm-worker-0"],
+            try slurmNodes() == ["cpu-slurm-worker-1", "gpu-slurm-worker-0"],
             "the controller forgot the workers that left")
-        let afterScale = try ssh("front", "srun -w cpu-slurm-worker-0 cat /data/density-input.txt")
+        let afterScale = try ssh("front", "srun -w cpu-slurm-worker-1 cat /data/density-input.txt")
         #expect(afterScale.output == "patient-0001 L1 218.4\n", "\(afterScale.output)")
+        let missing = try deployctl(["scale", "bd", "cpu_worker", "--remove", "cpu_worker[0]"])
+        #expect(missing.status == 2)
+        #expect(
+            missing.output.contains("cpu_worker[0] does not exist; cpu_worker has cpu_worker[1]"), "\(missing.output)")
 
+        try await downLeavesNothing(
+            mountPointsBefore: mountPointsBefore,
+            nodes: ["front-0", "cpu-worker-0", "cpu-worker-1", "cpu-worker-2", "gpu-worker-0", "portal-host-0"])
+        // The staged data was never the deployment's to delete.
+        #expect(FileManager.default.fileExists(atPath: study.appendingPathComponent("density-input.txt").path))
+    }
+
+    @Test(
+        "elastic: a burst of CPU and GPU jobs on empty pools; the controller powers on the right nodes, every job completes, idle nodes go, the pools return to their minimum"
+    )
+    func elasticBurst() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let mountPointsBefore = ["/data", "/results"].filter { FileManager.default.fileExists(atPath: $0) }
+        let study = directory.appendingPathComponent("study")
+        try FileManager.default.createDirectory(at: study, withIntermediateDirectories: true)
+        try "patient-0002 L1 131.0\n".write(
+            to: study.appendingPathComponent("density-input.txt"), atomically: true, encoding: .utf8)
+        var standIns: [String] = []
+        if Self.gpuDevices() == 0 {
+            #expect(mknod("/dev/nvidia0", S_IFCHR | 0o600, dev_t(195 << 8)) == 0, "mknod /dev/nvidia0")
+            standIns.append("/dev/nvidia0")
+        }
+        defer { for path in standIns { unlink(path) } }
+
+        // Both pools empty: the template's minimum.
+        let up = try deployctl([
+            "up", Self.template, "--name", "bd", "-i", "cpu_workers=0", "-i", "gpu_workers=0",
+            "-i", "gpus_per_worker=1", "-i", "data_volume_id=\(study.path)",
+        ])
+        defer { _ = try? deployctl(["down", "bd"]) }
+        #expect(up.status == 0, "\(up.output)")
+        #expect(try slurmNodes().isEmpty)
+
+        let log = directory.appendingPathComponent("elastic.log")
+        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
+        let controller = Process()
+        controller.executableURL = URL(fileURLWithPath: DeployctlBinary.path)
+        controller.arguments = ["elastic", "run", "bd", "--home", home, "--idle-time", "20s", "--format", "json"]
+        controller.standardOutput = try FileHandle(forWritingTo: log)
+        controller.standardError = FileHandle.standardError
+        try controller.run()
+        defer { if controller.isRunning { controller.terminate() } }
+        func events() -> [[String: Any]] {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+
+        // The burst: three bone-density jobs (one core each) and two segmentation jobs (one GPU each).
+        let burst = """
+            cd /tmp
+            for i in 1 2 3; do sbatch -c1 -J cpu$i -o /dev/null --wrap "hostname > /results/cpu-$i.txt; sleep 5"; done
+            for i in 1 2; do
+                sbatch -c1 --gres=gpu:1 -J gpu$i -o /dev/null --wrap "hostname > /results/gpu-$i.txt; sleep 5"
+            done
+            """
+        #expect(try ssh("front", burst).status == 0)
+        let finished = try await waitFor(seconds: 600) {
+            try ssh("front", "squeue -h | wc -l; ls /results").output
+                .hasPrefix("0\ncpu-1.txt\ncpu-2.txt\ncpu-3.txt\ngpu-1.txt\ngpu-2.txt\n")
+        }
+        #expect(finished, "the jobs did not all complete; controller log: \(events())")
+        let ran = try ssh("front", "cd /results && grep -H . cpu-*.txt gpu-*.txt").output
+        for gpu in ["gpu-1.txt", "gpu-2.txt"] {
+            #expect(ran.contains("\(gpu):dctl-bd-gpu-worker-"), "a GPU job ran elsewhere: \(ran)")
+        }
+        // Back to the minimum: every worker powered off after its 20 s idle time, none left in SLURM.
+        let drained = try await waitFor(seconds: 300) {
+            let instances = try addresses().keys.filter { $0.hasPrefix("cpu_worker") || $0.hasPrefix("gpu_worker") }
+            return try instances.isEmpty && slurmNodes().isEmpty
+        }
+        #expect(drained, "the pools did not return to their minimum; controller log: \(events())")
+
+        controller.interrupt()
+        controller.waitUntilExit()
+        #expect(controller.terminationStatus == 0)
+        let decisions = events()
+        let powerOns = decisions.filter { $0["kind"] as? String == "power-on" }
+        #expect(Set(powerOns.compactMap { $0["pool"] as? String }) == ["cpu_worker", "gpu_worker"])
+        #expect(decisions.contains { $0["kind"] as? String == "power-off" && $0["pool"] as? String == "gpu_worker" })
+        #expect(!decisions.contains { ($0["kind"] as? String)?.hasSuffix("failed") ?? false }, "\(decisions)")
+        let status = try DeployctlBinary.run(["elastic", "status", "bd", "--home", home, "--format", "json"])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any], "\(status.output)")
+        let latencies = document["latencies"] as? [Double] ?? []
+        #expect(latencies.count == 5, "every job's submission-to-decision latency is measured: \(latencies)")
+        #expect(document["running"] as? Bool == false)
+        let text = try DeployctlBinary.run(["elastic", "status", "bd", "--home", home]).output
+        #expect(text.contains("cpu_worker: 0 node(s) (0-8)") && text.contains("submission to power-on decision"))
+        print(text)
+        print("elastic burst: submission to power-on decision (s): \(latencies.map { String(format: "%.2f", $0) })")
+
+        try await downLeavesNothing(
+            mountPointsBefore: mountPointsBefore,
+            nodes: ["front-0", "portal-host-0"] + (0..<4).flatMap { ["cpu-worker-\($0)", "gpu-worker-\($0)"] })
+    }
+
+    /// Polls `condition` every 2 s until it holds (true) or `seconds` pass (false).
+    func waitFor(seconds: Double, _ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? condition()) == true { return true }
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
+        return false
+    }
+
+    /// `down`, then nothing of the deployment is left on this machine: no node directory, bridge, namespace,
+    /// mount point or process.
+    func downLeavesNothing(mountPointsBefore: [String], nodes: [String]) async throws {
         let local = "\(home)/local"
         let down = try deployctl(["down", "bd"])
         #expect(down.status == 0, "\(down.output)")
@@ -201,8 +320,8 @@ struct BoneDensityClusterTests {
         let namespaces = Self.shell("ip netns list")
         let provider = LocalProvider(
             config: LocalProviderConfig(directory: local, bridge: "dctlt70", subnet: "10.232.70"))
-        for instance in ["front", "cpu-worker-0", "cpu-worker-1", "cpu-worker-2", "gpu-worker-0", "portal-host-0"] {
-            let name = instance == "front" ? "dctl-bd-front-0-compute" : "dctl-bd-\(instance)-compute"
+        for instance in nodes {
+            let name = "dctl-bd-\(instance)-compute"
             let namespace = try await provider.namespace(of: name)
             #expect(!namespaces.contains(namespace), "\(name)'s namespace (\(namespace)) is left")
         }
@@ -213,8 +332,6 @@ struct BoneDensityClusterTests {
             $0.contains(local) || $0.hasPrefix("/usr/sbin/slurm") || $0.hasPrefix("/usr/sbin/munged --foreground")
         }
         #expect(daemons.isEmpty, "processes left: \(daemons)")
-        // The staged data was never the deployment's to delete.
-        #expect(FileManager.default.fileExists(atPath: study.appendingPathComponent("density-input.txt").path))
     }
 
     /// NVIDIA devices on this machine (/dev/nvidia0, /dev/nvidia1, …), as the local provider counts them.

@@ -100,7 +100,7 @@ public struct PlaybookOperation: Sendable {
                     + "`pip install ansible-core`")
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "deployctl-ansible-\(UUID().uuidString)", isDirectory: true)
+            "deployctl-ansible-\(UUID().uuidString.prefix(8))", isDirectory: true)
         do {
             try FileManager.default.createDirectory(
                 at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -132,6 +132,9 @@ public struct PlaybookOperation: Sendable {
         // the time of a short playbook.
         environment["ANSIBLE_PIPELINING"] = environment["ANSIBLE_PIPELINING"] ?? "True"
         environment["ANSIBLE_LOCAL_TEMP"] = directory.appendingPathComponent("tmp").path
+        // SSH connection sharing within this run only: a master kept from an earlier run may lead to a host that
+        // is gone, whose address a new node now has (the local provider and clouds reuse addresses).
+        environment["ANSIBLE_SSH_CONTROL_PATH_DIR"] = directory.appendingPathComponent("cp").path
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output

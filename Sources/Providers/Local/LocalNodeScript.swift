@@ -41,6 +41,9 @@ enum LocalNodeScript {
             done
             [[ -n ${address:-} ]] || die "no free address left in $SUBNET.0/24"
             printf '%s\n' "$address" > "$dir/address"
+            # An address of a node deleted a moment ago: this machine's neighbour entry still names that node's
+            # interface, and connections to the new node would time out until it expired.
+            ip neigh flush to "$address" 2>/dev/null || true
             if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
                 ip link add "$BRIDGE" type bridge
                 ip addr add "$SUBNET.1/24" dev "$BRIDGE"
@@ -123,7 +126,7 @@ enum LocalNodeScript {
             ip link del "$(vethname "$name")" 2>/dev/null || true
             ip link del "dv${legacy:0:10}" 2>/dev/null || true
             address=$(cat "$dir/address" 2>/dev/null || true)
-            [[ -n $address ]] && sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null || true
+            [[ -n $address ]] && { sed -i "/^$address /d" "$LOCAL/known_hosts" 2>/dev/null; ip neigh flush to "$address" 2>/dev/null; } || true
             rm -rf "$dir" "${LOCAL:?}/work/$name"
         }
 
