@@ -1,7 +1,8 @@
 /// A deterministic discrete-event simulation of a batch cluster whose worker pools a policy powers on and off.
 ///
 /// Jobs arrive from a trace and wait in a queue; whenever something happens, waiting jobs start, in submission
-/// order, on the first node that is up and has room (SLURM's first fit). A node asked for boots for `bootTime`
+/// order, on the first node that is up and has room, CPU nodes before GPU nodes (SLURM's first fit with the node
+/// weights the recipes give). A node asked for boots for `bootTime`
 /// seconds and then comes up, or fails with `bootFailure` probability (it is charged and gone; the policy sees the
 /// demand again and asks anew). A node asked off goes at once, unless it runs a job: that is refused and counted.
 /// The run ends when every job has finished and the pools are back at their minimum, or an hour after the last job
@@ -77,9 +78,12 @@ public struct Simulator: Sendable {
         func schedule() {
             var still: [Job] = []
             for job in pending {
-                if let index = nodes.indices.first(where: {
+                // SLURM's node weights as the recipes set them: GPU nodes weigh more, so a job takes a CPU node
+                // while one has room.
+                if let index = nodes.indices.filter({
                     nodes[$0].up && nodes[$0].ended == nil && job.resources.fits(in: nodes[$0].free)
-                }) {
+                }).min(by: { (pools[nodes[$0].pool].hasGPUs ? 1 : 0, $0) < (pools[nodes[$1].pool].hasGPUs ? 1 : 0, $1) }
+                ) {
                     nodes[index].free = nodes[index].free - job.resources
                     nodes[index].running.insert(job.id)
                     if let since = nodes[index].idleSince { idleTotal += now - since }

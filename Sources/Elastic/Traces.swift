@@ -148,30 +148,76 @@ public enum SWF {
     }
 }
 
-/// The offline bound: a scheduler that knows the future starts every job the moment it is submitted on nodes that
-/// appear exactly then (no boot time) and packs the load perfectly at every instant, so each pool needs only
-/// ⌈load / node⌉ nodes in the tightest dimension. No real policy can use fewer node-hours with zero waiting.
+/// The offline bound: a scheduler that knows the future starts every job the moment it is submitted and packs the
+/// load perfectly at every instant (jobs may move between nodes), so each pool needs only ⌈load / node⌉ nodes in
+/// the tightest dimension at each moment. It asks for each node exactly `bootTime` before it is needed (a boot is
+/// charged like any node time, as the simulator charges it), and keeps a node through a lull when the lull is
+/// shorter than a boot, powering it off otherwise; where that would take more nodes than the pool's maximum, the
+/// pool's maximum (jobs then wait in any schedule). The bound is the larger of that and the plain integral of
+/// ⌈load / node⌉ (no boots, no maximum), which is what it was before boots were counted (`bootTime` 0).
 public enum OfflineBound {
-    public static func nodeHours(jobs: [Job], pools: [PoolSpec]) -> Double {
+    public static func nodeHours(jobs: [Job], pools: [PoolSpec], bootTime: Double = 0) -> Double {
         var events: [Int: [(time: Double, delta: Resources, sign: Int)]] = [:]
         for job in jobs {
             guard let pool = DeployctlPolicy.eligiblePools(for: job.resources, in: pools).first else { continue }
             events[pool, default: []].append((job.submit, job.resources, 1))
             events[pool, default: []].append((job.submit + job.runtime, job.resources, -1))
         }
-        var seconds = 0.0
+        var total = 0.0
         for (pool, list) in events {
             let node = pools[pool].node
+            var seconds = 0.0
             let sorted = list.sorted { ($0.time, $0.sign) < ($1.time, $1.sign) }
+            // The nodes needed over time, as steps (from this time on, this many).
+            var steps: [(time: Double, count: Int)] = []
             var load = Resources.zero
-            var previous = sorted.first?.time ?? 0
             for event in sorted {
-                seconds += (event.time - previous) * needed(load, node)
-                previous = event.time
                 load = event.sign > 0 ? load + event.delta : load - event.delta
+                let count = min(Int(needed(load, node)), pools[pool].maxNodes)
+                if let last = steps.last, last.time == event.time {
+                    steps[steps.count - 1].count = count
+                } else {
+                    steps.append((event.time, count))
+                }
             }
+            // Layer k is the k-th node: up while at least k are needed; each of its runs costs a boot unless the
+            // gap before it is shorter than one (then the node stays up through the gap).
+            let layers = steps.map(\.count).max() ?? 0
+            for layer in stride(from: 1, through: layers, by: 1) {
+                var lastEnd: Double?
+                var start: Double?
+                for (index, step) in steps.enumerated() {
+                    if step.count >= layer, start == nil { start = step.time }
+                    let ends = step.count < layer || index == steps.count - 1
+                    guard ends, let began = start else { continue }
+                    let end = step.time
+                    seconds += end - began
+                    if let lastEnd {
+                        seconds += min(began - lastEnd, bootTime)
+                    } else {
+                        seconds += bootTime
+                    }
+                    lastEnd = end
+                    start = nil
+                }
+            }
+            total += max(seconds, integral(list, node))
         }
-        return seconds / 3600
+        return total / 3600
+    }
+
+    /// ∫ ⌈load / node⌉ dt: the zero-wait bound without boots or the pool's maximum.
+    static func integral(_ list: [(time: Double, delta: Resources, sign: Int)], _ node: Resources) -> Double {
+        var seconds = 0.0
+        var load = Resources.zero
+        let sorted = list.sorted { ($0.time, $0.sign) < ($1.time, $1.sign) }
+        var previous = sorted.first?.time ?? 0
+        for event in sorted {
+            seconds += (event.time - previous) * needed(load, node)
+            previous = event.time
+            load = event.sign > 0 ? load + event.delta : load - event.delta
+        }
+        return seconds
     }
 
     static func needed(_ load: Resources, _ node: Resources) -> Double {

@@ -181,7 +181,7 @@ struct Simulate: ParsableCommand {
                     "unknown policy '\(name)'; choose deployctl, clues, cluster-autoscaler or static-max")
             }
         }
-        let bound = compare ? OfflineBound.nodeHours(jobs: jobs, pools: pools) : nil
+        let bound = compare ? OfflineBound.nodeHours(jobs: jobs, pools: pools, bootTime: parameters.bootTime) : nil
         switch format {
         case .json: print(try json(jobs: jobs, results: results, bound: bound))
         case .text: print(text(jobs: jobs, results: results, bound: bound))

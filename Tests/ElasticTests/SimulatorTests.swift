@@ -36,7 +36,7 @@ struct SimulatorTests {
         for workload in Workload.allCases {
             let jobs = workload.generate(seed: 11)
             let simulator = Simulator(pools: pools, jobs: jobs)
-            let bound = OfflineBound.nodeHours(jobs: jobs, pools: pools)
+            let bound = OfflineBound.nodeHours(jobs: jobs, pools: pools, bootTime: 120)
             let results = [
                 simulator.run(DeployctlPolicy()), simulator.run(CluesPolicy()), simulator.run(AutoscalerPolicy()),
                 simulator.run(StaticMaxPolicy()),
@@ -48,6 +48,23 @@ struct SimulatorTests {
                 #expect(metrics.idleNodeHours <= metrics.nodeHours)
             }
         }
+    }
+
+    @Test("the offline bound pays each boot, and keeps a node through a lull shorter than a boot")
+    func offlineBound() {
+        func jobs(gap: Double) -> [Job] {
+            [
+                Job(id: 1, submit: 0, runtime: 100, resources: Workload.boneDensity),
+                Job(id: 2, submit: 100 + gap, runtime: 100, resources: Workload.boneDensity),
+                // Two at once on an 8-CPU node: still one node; the fifth 2-CPU job would need a second.
+                Job(id: 3, submit: 100 + gap, runtime: 50, resources: Workload.boneDensity),
+            ]
+        }
+        #expect(OfflineBound.nodeHours(jobs: jobs(gap: 50), pools: [cpuPool], bootTime: 120) * 3600 == 370)
+        #expect(OfflineBound.nodeHours(jobs: jobs(gap: 200), pools: [cpuPool], bootTime: 120) * 3600 == 440)
+        #expect(OfflineBound.nodeHours(jobs: jobs(gap: 200), pools: [cpuPool]) * 3600 == 200)
+        let five = (1...5).map { Job(id: $0, submit: 0, runtime: 60, resources: Workload.boneDensity) }
+        #expect(OfflineBound.nodeHours(jobs: five, pools: [cpuPool], bootTime: 120) * 3600 == 2 * (60 + 120))
     }
 
     @Test("a single job: boot time, then its runtime; the node goes after the idle time")
