@@ -22,7 +22,7 @@ public struct LivePool: Sendable, Equatable {
 /// What the live controller acts through: the queue it watches and the deployment whose pools it resizes.
 public protocol ElasticBackend: Sendable {
     /// The queue and its nodes now.
-    func observe() async throws -> SlurmSnapshot
+    func observe() async throws -> QueueSnapshot
     /// Each pool's instance numbers as the deployment has them.
     func instances() async throws -> [String: [Int]]
     /// Brings the pools to these instance numbers (creating and configuring new instances, removing the ones left
@@ -104,7 +104,7 @@ public actor ElasticController {
     var learned: [String: Resources] = [:]
     public private(set) var events: [ControllerEvent] = []
     public private(set) var latencies: [Double] = []
-    var lastSnapshot: SlurmSnapshot?
+    var lastSnapshot: QueueSnapshot?
     let onEvent: @Sendable (ControllerEvent) -> Void
 
     public init(
@@ -157,7 +157,7 @@ public actor ElasticController {
 
     /// One round: observe, decide, act.
     public func tick() async {
-        let snapshot: SlurmSnapshot
+        let snapshot: QueueSnapshot
         do {
             snapshot = try await backend.observe()
         } catch {
@@ -357,7 +357,7 @@ public actor ElasticController {
     }
 
     /// A node that takes jobs: registered and neither down, drained nor still coming up.
-    static func usable(_ node: SlurmSnapshot.Node) -> Bool {
+    static func usable(_ node: QueueSnapshot.Node) -> Bool {
         let state = node.state.lowercased()
         let flags = Set(node.flags.map { $0.uppercased() })
         return ["idle", "mixed", "allocated", "completing"].contains(state)
@@ -367,7 +367,7 @@ public actor ElasticController {
     /// The pools' specs with each node's resources as its registered nodes report them (a template's 8 CPUs may
     /// be 2 on the machine that runs it): booting nodes are then counted at what they will really offer.
     /// What a pool's nodes were seen to offer (kept after they are gone, for the next boots).
-    func effectiveSpecs(_ snapshot: SlurmSnapshot, owner: [String: (pool: Int, instance: Int)]) -> [PoolSpec] {
+    func effectiveSpecs(_ snapshot: QueueSnapshot, owner: [String: (pool: Int, instance: Int)]) -> [PoolSpec] {
         pools.enumerated().map { index, pool in
             var spec = pool.spec
             let seen = snapshot.nodes.filter { owner[$0.name]?.pool == index && $0.capacity.cpus > 0 }.map(\.capacity)
@@ -381,7 +381,7 @@ public actor ElasticController {
 
     public func status(pid: Int32) -> ControllerStatus {
         let now = clock()
-        let snapshot = lastSnapshot ?? SlurmSnapshot(jobs: [], nodes: [])
+        let snapshot = lastSnapshot ?? QueueSnapshot(jobs: [], nodes: [])
         var poolStatuses: [ControllerStatus.PoolStatus] = []
         for pool in pools {
             let name = pool.spec.name

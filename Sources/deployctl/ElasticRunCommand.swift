@@ -261,7 +261,7 @@ final class DeploymentBackend: ElasticBackend {
         }
     }
 
-    func observe() async throws -> SlurmSnapshot {
+    func observe() async throws -> QueueSnapshot {
         let separator = "--- deployctl elastic: sinfo ---"
         // squeue's JSON does not end with a newline: the separator line brings its own.
         let result = try remote("squeue --all --json && printf '\\n%s\\n' '\(separator)' && sinfo --json")
@@ -273,7 +273,7 @@ final class DeploymentBackend: ElasticBackend {
         guard let range = result.stdout.range(of: "\n\(separator)\n") else {
             throw BackendError(description: "squeue/sinfo on \(controllerNode): unexpected output")
         }
-        return try SlurmSnapshot.parse(
+        return try QueueSnapshot.slurm(
             squeue: Data(result.stdout[..<range.lowerBound].utf8), sinfo: Data(result.stdout[range.upperBound...].utf8))
     }
 

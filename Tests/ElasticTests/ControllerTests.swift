@@ -8,8 +8,8 @@ import Testing
 final class FakeCluster: ElasticBackend {
     struct State {
         var now = 1000.0
-        var jobs: [SlurmSnapshot.Job] = []
-        var nodes: [SlurmSnapshot.Node] = []
+        var jobs: [QueueSnapshot.Job] = []
+        var nodes: [QueueSnapshot.Node] = []
         var instances: [String: [Int]] = ["cpu_worker": [], "gpu_worker": []]
         var unregistered: [String: Resources] = [:]
         var silent: Set<String> = []
@@ -34,7 +34,7 @@ final class FakeCluster: ElasticBackend {
     func submit(_ id: Int, _ resources: Resources) {
         state.withLock {
             $0.jobs.append(
-                SlurmSnapshot.Job(
+                QueueSnapshot.Job(
                     id: id, name: "job\(id)", state: "PENDING", reason: "Resources", submit: $0.now - 0.4, nodeCount: 1,
                     perNode: resources, nodes: []))
         }
@@ -47,7 +47,7 @@ final class FakeCluster: ElasticBackend {
             for (name, capacity) in state.unregistered.sorted(by: { $0.key < $1.key })
             where !state.silent.contains(name) {
                 state.nodes.append(
-                    SlurmSnapshot.Node(
+                    QueueSnapshot.Node(
                         name: name, address: "", state: "idle", flags: [], capacity: capacity, allocated: .zero))
                 state.unregistered[name] = nil
             }
@@ -87,8 +87,8 @@ final class FakeCluster: ElasticBackend {
         }
     }
 
-    func observe() async throws -> SlurmSnapshot {
-        state.withLock { SlurmSnapshot(jobs: $0.jobs, nodes: $0.nodes) }
+    func observe() async throws -> QueueSnapshot {
+        state.withLock { QueueSnapshot(jobs: $0.jobs, nodes: $0.nodes) }
     }
 
     func instances() async throws -> [String: [Int]] { state.withLock { $0.instances } }

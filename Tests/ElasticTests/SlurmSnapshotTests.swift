@@ -10,8 +10,8 @@ struct SlurmMonitorTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures/slurm-22.05")
 
-    static func snapshot() throws -> SlurmSnapshot {
-        try SlurmSnapshot.parse(
+    static func snapshot() throws -> QueueSnapshot {
+        try QueueSnapshot.slurm(
             squeue: Data(contentsOf: fixtures.appendingPathComponent("squeue.json")),
             sinfo: Data(contentsOf: fixtures.appendingPathComponent("sinfo.json")))
     }
@@ -59,15 +59,15 @@ struct SlurmMonitorTests {
 
     @Test("a CONFIGURING job is demand while its node boots, not once the node is up and holds it")
     func configuringJobs() {
-        func snapshot(nodeState: String, flags: [String]) -> SlurmSnapshot {
-            SlurmSnapshot(
+        func snapshot(nodeState: String, flags: [String]) -> QueueSnapshot {
+            QueueSnapshot(
                 jobs: [
-                    SlurmSnapshot.Job(
+                    QueueSnapshot.Job(
                         id: 7, name: "seg", state: "CONFIGURING", reason: "None", submit: 0, nodeCount: 1,
                         perNode: Resources(cpus: 1, gpus: 1), nodes: ["gpu-slurm-worker-0"])
                 ],
                 nodes: [
-                    SlurmSnapshot.Node(
+                    QueueSnapshot.Node(
                         name: "gpu-slurm-worker-0", address: "", state: nodeState, flags: flags,
                         capacity: Resources(cpus: 4, gpus: 1),
                         allocated: nodeState == "mixed" ? Resources(cpus: 1, gpus: 1) : .zero)
@@ -87,23 +87,23 @@ struct SlurmMonitorTests {
 
     @Test("GRES strings, TRES strings and hostlists")
     func formats() {
-        #expect(SlurmSnapshot.gpuCount("gres:gpu:2") == 2)
-        #expect(SlurmSnapshot.gpuCount("gpu:a100:4(S:0-1)") == 4)
-        #expect(SlurmSnapshot.gpuCount("gpu:1(IDX:0),gpu:l40s:2") == 3)
-        #expect(SlurmSnapshot.gpuCount("") == 0)
-        #expect(SlurmSnapshot.tres("cpu=2,mem=1.5G,node=1")["mem"] == 1536)
+        #expect(QueueSnapshot.gpuCount("gres:gpu:2") == 2)
+        #expect(QueueSnapshot.gpuCount("gpu:a100:4(S:0-1)") == 4)
+        #expect(QueueSnapshot.gpuCount("gpu:1(IDX:0),gpu:l40s:2") == 3)
+        #expect(QueueSnapshot.gpuCount("") == 0)
+        #expect(QueueSnapshot.tres("cpu=2,mem=1.5G,node=1")["mem"] == 1536)
         #expect(
-            SlurmSnapshot.expand("w[1-3,7],front,g[08-10]") == ["w1", "w2", "w3", "w7", "front", "g08", "g09", "g10"])
+            QueueSnapshot.expand("w[1-3,7],front,g[08-10]") == ["w1", "w2", "w3", "w7", "front", "g08", "g09", "g10"])
     }
 
     @Test("an error in SLURM's output is reported, not read as an empty queue")
     func errors() {
         let failing = Data(#"{"errors": [{"error": "Unable to contact slurm controller"}], "jobs": []}"#.utf8)
-        #expect(throws: SlurmSnapshot.ParseError.self) {
-            _ = try SlurmSnapshot.parse(squeue: failing, sinfo: Data(#"{"nodes": []}"#.utf8))
+        #expect(throws: QueueSnapshot.ParseError.self) {
+            _ = try QueueSnapshot.slurm(squeue: failing, sinfo: Data(#"{"nodes": []}"#.utf8))
         }
-        #expect(throws: SlurmSnapshot.ParseError.self) {
-            _ = try SlurmSnapshot.parse(squeue: Data("not json".utf8), sinfo: Data(#"{"nodes": []}"#.utf8))
+        #expect(throws: QueueSnapshot.ParseError.self) {
+            _ = try QueueSnapshot.slurm(squeue: Data("not json".utf8), sinfo: Data(#"{"nodes": []}"#.utf8))
         }
     }
 }

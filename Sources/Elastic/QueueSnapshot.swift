@@ -1,8 +1,9 @@
 import Foundation
 
-/// What SLURM reports, read from `squeue --json` and `sinfo --json` (OpenAPI v0.0.38, SLURM 22.05): the jobs that
-/// wait for nodes and the nodes with what is allocated on them.
-public struct SlurmSnapshot: Sendable, Equatable {
+/// A batch queue at one moment: its jobs (in SLURM's terms: PENDING, CONFIGURING, RUNNING, …) with what each needs
+/// per node, and its nodes with their capacity, allocation and state. Read from SLURM (`squeue --json` and
+/// `sinfo --json`, OpenAPI v0.0.38, SLURM 22.05) here; other queues map onto the same terms.
+public struct QueueSnapshot: Sendable, Equatable {
     public struct Job: Sendable, Equatable {
         public var id: Int
         public var name: String
@@ -39,7 +40,7 @@ public struct SlurmSnapshot: Sendable, Equatable {
         public var description: String { message }
     }
 
-    public static func parse(squeue: Data, sinfo: Data) throws(ParseError) -> SlurmSnapshot {
+    public static func slurm(squeue: Data, sinfo: Data) throws(ParseError) -> QueueSnapshot {
         let queue = try document(squeue, "squeue --json")
         let info = try document(sinfo, "sinfo --json")
         guard let jobEntries = queue["jobs"] as? [[String: Any]] else {
@@ -83,7 +84,7 @@ public struct SlurmSnapshot: Sendable, Equatable {
                     name: name, address: entry["address"] as? String ?? "", state: entry["state"] as? String ?? "",
                     flags: entry["state_flags"] as? [String] ?? [], capacity: capacity, allocated: allocated))
         }
-        return SlurmSnapshot(jobs: jobs, nodes: nodes)
+        return QueueSnapshot(jobs: jobs, nodes: nodes)
     }
 
     private static func document(_ data: Data, _ what: String) throws(ParseError) -> [String: Any] {
