@@ -34,8 +34,11 @@ struct Simulate: ParsableCommand {
             violations (waits over --sla).
             """)
 
-    @Option(help: "gpu-burst, cpu-stream, mixed, or an SWF file.")
+    @Option(help: "gpu-burst, cpu-stream, mixed, or an SWF file; several, comma-separated, run one after another.")
     var workload: String = "mixed"
+
+    @Option(help: "Also draw p95 wait against node-hours, one panel per workload, as SVG into this file.")
+    var plot: String?
 
     @Option(help: "Seed of the generated trace and of boot failures.")
     var seed: UInt64 = 1
@@ -156,10 +159,49 @@ struct Simulate: ParsableCommand {
         }
         var settings = ElasticSettings(maxConcurrentBoots: maxBoots, spareSlots: spareSlots)
         try Self.apply(idleTimes: idleTimes, to: &settings, pools: pools)
-        let jobs = try trace()
-        if let writeTrace {
-            try SWF.write(jobs).write(toFile: writeTrace, atomically: true, encoding: .utf8)
+        let workloads = workload.split(separator: ",").map(String.init)
+        guard !workloads.isEmpty else { throw ValidationError("--workload names no trace") }
+        if writeTrace != nil && workloads.count > 1 {
+            throw ValidationError("--write-trace takes one --workload, not \(workloads.count)")
         }
+        var texts: [String] = []
+        var documents: [[String: Any]] = []
+        var panels: [WaitCostPlot.Panel] = []
+        for name in workloads {
+            let jobs = try trace(name)
+            if let writeTrace {
+                try SWF.write(jobs).write(toFile: writeTrace, atomically: true, encoding: .utf8)
+            }
+            let (results, bound) = try simulate(jobs, pools: pools, parameters: parameters, settings: settings)
+            texts.append(text(workload: name, jobs: jobs, results: results, bound: bound))
+            documents.append(try json(workload: name, jobs: jobs, results: results, bound: bound))
+            panels.append(
+                WaitCostPlot.Panel(
+                    title: "\(URL(fileURLWithPath: name).lastPathComponent) (\(gpuNodes) GPU workers)",
+                    results: results, bound: bound))
+        }
+        if let plot {
+            do {
+                try WaitCostPlot.svg(panels).write(toFile: plot, atomically: true, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot write --plot \(plot): \(error.localizedDescription)")
+            }
+        }
+        switch format {
+        case .json:
+            let document: Any = documents.count == 1 ? documents[0] : documents
+            print(
+                String(
+                    decoding: try JSONSerialization.data(
+                        withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        case .text: print(texts.joined(separator: "\n\n"))
+        }
+    }
+
+    /// Every policy asked for on one trace, and (with --compare) the offline bound.
+    func simulate(
+        _ jobs: [Job], pools: [PoolSpec], parameters: Simulator.Parameters, settings: ElasticSettings
+    ) throws -> ([Metrics], Double?) {
         let simulator = Simulator(pools: pools, jobs: jobs, parameters: parameters)
         let unrunnable = simulator.unrunnable()
         if !unrunnable.isEmpty {
@@ -182,10 +224,7 @@ struct Simulate: ParsableCommand {
             }
         }
         let bound = compare ? OfflineBound.nodeHours(jobs: jobs, pools: pools, bootTime: parameters.bootTime) : nil
-        switch format {
-        case .json: print(try json(jobs: jobs, results: results, bound: bound))
-        case .text: print(text(jobs: jobs, results: results, bound: bound))
-        }
+        return (results, bound)
     }
 
     /// `--idle-time 10m` (every pool) and `--idle-time POOL=2m` (one pool) into `settings`.
@@ -205,7 +244,7 @@ struct Simulate: ParsableCommand {
         }
     }
 
-    func trace() throws -> [Job] {
+    func trace(_ workload: String) throws -> [Job] {
         if let generated = Workload(rawValue: workload) { return generated.generate(seed: seed) }
         guard FileManager.default.fileExists(atPath: workload) else {
             throw ValidationError(
@@ -237,7 +276,7 @@ struct Simulate: ParsableCommand {
         throw ValidationError("\(option) '\(text)' is not a duration such as 90s, 2m or 1h")
     }
 
-    func text(jobs: [Job], results: [Metrics], bound: Double?) -> String {
+    func text(workload: String, jobs: [Job], results: [Metrics], bound: Double?) -> String {
         let gpu = jobs.count(where: \.isGPU)
         var lines = [
             "workload \(workload) (seed \(seed)): \(jobs.count) jobs (\(gpu) GPU, \(jobs.count - gpu) CPU); "
@@ -294,7 +333,7 @@ struct Simulate: ParsableCommand {
         return String(format: "%.1fh", seconds / 3600)
     }
 
-    func json(jobs: [Job], results: [Metrics], bound: Double?) throws -> String {
+    func json(workload: String, jobs: [Job], results: [Metrics], bound: Double?) throws -> [String: Any] {
         var records: [[String: Any]] = results.map { metrics in
             [
                 "policy": metrics.policy,
@@ -309,8 +348,6 @@ struct Simulate: ParsableCommand {
             "workload": workload, "seed": seed, "jobs": jobs.count, "gpu_jobs": jobs.count(where: \.isGPU),
             "boot_time_s": try Self.seconds(bootTime, "--boot-time"), "results": records,
         ]
-        return String(
-            decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]),
-            as: UTF8.self)
+        return document
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Elastic
@@ -103,5 +104,38 @@ struct SimulatorTests {
         } catch {
             #expect(error.line == 2)
         }
+    }
+}
+
+@Suite("the wait-versus-cost plot")
+struct PlotTests {
+    @Test("one panel per trace, a marker and a legend line per policy, the bound dashed; a far static pool on the edge")
+    func panels() {
+        let jobs = Workload.gpuBurst.generate(seed: 3)
+        let simulator = Simulator(pools: [cpuPool, gpuPool], jobs: jobs)
+        let results = [
+            simulator.run(DeployctlPolicy()), simulator.run(CluesPolicy()), simulator.run(StaticMaxPolicy()),
+        ]
+        let bound = OfflineBound.nodeHours(jobs: jobs, pools: [cpuPool, gpuPool], bootTime: 120)
+        let svg = WaitCostPlot.svg([
+            WaitCostPlot.Panel(title: "gpu-burst <4>", results: results, bound: bound),
+            WaitCostPlot.Panel(title: "second", results: Array(results.prefix(2)), bound: nil),
+            WaitCostPlot.Panel(title: "third", results: [results[0], results[2]], bound: nil),
+        ])
+        #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(svg.hasSuffix("</svg>\n"))
+        #expect(svg.contains(">gpu-burst &lt;4&gt;</text>") && svg.contains(">second</text>"))
+        #expect(svg.components(separatedBy: "stroke-dasharray").count - 1 == 1, "one bound, in the first panel")
+        #expect(
+            svg.components(separatedBy: ">●</text>").count - 1 + svg.components(separatedBy: ">▶</text>").count - 1 == 7
+        )
+        // In the third panel static-max uses far more node-hours than the one elastic policy: it sits on the edge.
+        #expect(svg.components(separatedBy: ">▶</text>").count - 1 == 1)
+        let deployctl = String(format: "deployctl  %.1f h", results[0].nodeHours)
+        #expect(svg.contains(deployctl))
+        #expect(svg.contains(String(format: "offline bound  %.1f h", bound)))
+        #expect(
+            WaitCostPlot.niceCeiling(17) == 20 && WaitCostPlot.niceCeiling(2.1) == 2.5
+                && WaitCostPlot.niceCeiling(0) == 1)
     }
 }
