@@ -97,6 +97,9 @@ public actor ElasticController {
     /// Drained nodes waiting for removal.
     var queuedRemovals: [String: Set<Int>] = [:]
     var applying: Task<Void, Never>?
+    /// After a failed change: when to run it again.
+    var retryAt: Double?
+    public var retryDelay: Double = 30
     var idleSince: [String: Double] = [:]
     /// Jobs a power-on was already decided for (their latency is measured once).
     var served: Set<Int> = []
@@ -298,9 +301,12 @@ public actor ElasticController {
 
     /// Hands the queued power-ons and removals to the backend as one change, unless one is in progress.
     func startApplyIfNeeded(now: Double) {
+        let retry = retryAt.map { now >= $0 } ?? false
         guard applying == nil,
             queuedAdds.values.contains(where: { $0 > 0 }) || queuedRemovals.values.contains(where: { !$0.isEmpty })
+                || retry
         else { return }
+        retryAt = nil
         var wanted: [String: [Int]] = [:]
         var added: [String: [Int]] = [:]
         var removed: [String: Set<Int>] = [:]
@@ -344,9 +350,13 @@ public actor ElasticController {
         }
         let summary = wanted.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.count)" }.joined(separator: " ")
         if let error {
+            // Tried again after `retryDelay` even if nothing else changes (steps that failed run again; a node
+            // that keeps failing is replaced once its register timeout passes).
+            retryAt = clock() + retryDelay
             record(
                 ControllerEvent(
-                    time: clock(), kind: "apply-failed", nodes: [], message: "\(summary): \(error)"))
+                    time: clock(), kind: "apply-failed", nodes: [],
+                    message: "\(summary): \(error); trying again in \(Int(retryDelay)) s"))
         } else {
             record(
                 ControllerEvent(

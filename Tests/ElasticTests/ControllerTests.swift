@@ -20,6 +20,8 @@ final class FakeCluster: ElasticBackend {
         var startOnDrain: Int?
         /// While set, `apply` waits (a deployment change in progress).
         var hold = false
+        /// `apply` calls that fail (after recording what they were asked).
+        var failures = 0
     }
 
     let state = Mutex(State())
@@ -95,6 +97,13 @@ final class FakeCluster: ElasticBackend {
 
     func apply(_ wanted: [String: [Int]]) async throws {
         while state.withLock({ $0.hold }) { try await Task.sleep(nanoseconds: 1_000_000) }
+        let fail = state.withLock { state in
+            guard state.failures > 0 else { return false }
+            state.failures -= 1
+            state.applied.append(wanted)
+            return true
+        }
+        if fail { throw FakeError() }
         state.withLock { state in
             state.applied.append(wanted)
             for (pool, numbers) in wanted {
@@ -133,6 +142,10 @@ final class FakeCluster: ElasticBackend {
             }
         }
     }
+}
+
+struct FakeError: Error, CustomStringConvertible {
+    var description: String { "worker[0].create_compute: quota exceeded" }
 }
 
 @Suite("The live elastic controller (against a SLURM cluster in memory)")
@@ -244,6 +257,29 @@ struct ControllerTests {
         await controller.tick()
         await controller.settle()
         #expect(cluster.state.withLock { $0.applied }.last == ["cpu_worker": [0, 1], "gpu_worker": []])
+    }
+
+    @Test("a failed change is tried again after the retry delay, with nothing else changing")
+    func retryFailedChange() async throws {
+        let cluster = FakeCluster()
+        cluster.state.withLock { $0.failures = 1 }
+        let controller = controller(cluster)
+        cluster.submit(1, Resources(cpus: 2, memoryMB: 1000))
+        try await controller.start()
+        await controller.tick()
+        await controller.settle()
+        #expect(await controller.events.last?.kind == "apply-failed")
+        #expect(await controller.events.last?.message.contains("quota exceeded; trying again in 30 s") == true)
+        cluster.advance(10)
+        await controller.tick()
+        await controller.settle()
+        #expect(cluster.state.withLock { $0.applied.count } == 1, "not before the delay")
+        cluster.advance(21)
+        await controller.tick()
+        await controller.settle()
+        let applied = cluster.state.withLock { $0.applied }
+        #expect(applied == [["cpu_worker": [0], "gpu_worker": []], ["cpu_worker": [0], "gpu_worker": []]])
+        #expect(await controller.events.last?.kind == "applied")
     }
 
     @Test("an idle node is drained, checked again and removed after the idle time; a busy one never")
