@@ -6,7 +6,7 @@ import Testing
 /// `squeue --json` and `sinfo --json` as SLURM 22.05 printed them on this machine (a controller with a CPU node and
 /// a 2-GPU node, two jobs running, four waiting: Tests/ElasticTests/Fixtures/slurm-22.05).
 @Suite("reading SLURM's queue and nodes")
-struct SlurmMonitorTests {
+struct SlurmSnapshotTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures/slurm-22.05")
 
