@@ -50,6 +50,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .systemLibrary(
+            name: "CArchiveSupport",
+            providers: [.apt(["zlib1g-dev", "libssl-dev"])]
+        ),
+        // Appliances: reproducible OCI images from a spec. Depends on nothing of ours.
+        .target(
+            name: "Appliances",
+            dependencies: [
+                "CArchiveSupport",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // Elastic worker pools: scaling policies, the simulator and its traces. Depends on nothing of ours.
         .target(
             name: "Elastic",
@@ -62,6 +75,7 @@ let package = Package(
                 "Providers",
                 "Orchestrator",
                 "Elastic",
+                "Appliances",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -81,6 +95,11 @@ let package = Package(
             name: "OrchestratorTests",
             dependencies: ["Orchestrator", "Providers", "TOSCA", "TestBeds"],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AppliancesTests",
+            dependencies: ["Appliances", "TestBeds"],
             swiftSettings: strict
         ),
         .testTarget(

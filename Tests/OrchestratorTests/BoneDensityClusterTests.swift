@@ -1,5 +1,6 @@
 import Foundation
 import Providers
+import TestBeds
 import Testing
 
 @testable import Orchestrator

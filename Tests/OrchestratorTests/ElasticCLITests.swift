@@ -1,4 +1,5 @@
 import Foundation
+import TestBeds
 import Testing
 
 /// `deployctl elastic simulate` through the binary: pools from the template, JSON output, and clear errors.

@@ -11,29 +11,11 @@ enum DeployctlBinary {
         .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
     static var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
 
-    struct Run {
-        var status: Int32
-        var killed: Bool
-        var output: String
-    }
+    typealias Run = ProgramRun
 
     /// Runs the binary to the end with extra environment variables (nil removes one); stdout and stderr together.
     static func run(_ arguments: [String], environment extra: [String: String?] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        for (name, value) in extra { environment[name] = value }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, killed: process.terminationReason == .uncaughtSignal,
-            output: String(decoding: data, as: UTF8.self))
+        try runProgram(path, arguments, environment: extra)
     }
 }
 

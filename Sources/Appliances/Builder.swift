@@ -1,0 +1,210 @@
+import Foundation
+
+/// A descriptor of OCI content: media type, digest, size.
+public struct Descriptor: Equatable, Sendable {
+    public var mediaType: String
+    public var digest: String
+    public var size: Int64
+
+    var json: [String: Any] { ["mediaType": mediaType, "digest": digest, "size": size] }
+}
+
+/// What a build produced.
+public struct BuildResult: Equatable, Sendable {
+    public var manifest: Descriptor
+    public var config: Descriptor
+    public var layers: [Descriptor]
+    /// The uncompressed layers' digests (the config's rootfs.diff_ids).
+    public var diffIDs: [String]
+    public var tag: String
+}
+
+/// Builds an appliance spec into an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`): one gzip
+/// layer per spec layer, each written as a deterministic tar straight to disk while both digests are computed (the
+/// memory used does not grow with the layer), then the config, the manifest and the index. Identical inputs give
+/// identical digests whatever the files' mtimes, owners or the order a directory lists them in.
+public enum ApplianceBuilder {
+    public static let layerMediaType = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let configMediaType = "application/vnd.oci.image.config.v1+json"
+    public static let manifestMediaType = "application/vnd.oci.image.manifest.v1+json"
+    public static let indexMediaType = "application/vnd.oci.image.index.v1+json"
+
+    public struct BuildError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func build(_ spec: ApplianceSpec, output: String, tag: String = "latest") throws -> BuildResult {
+        let blobs = URL(fileURLWithPath: output).appendingPathComponent("blobs/sha256")
+        try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
+        var layers: [Descriptor] = []
+        var diffIDs: [String] = []
+        for layer in spec.layers {
+            let entries = try self.entries(for: layer, in: spec.directory)
+            let (descriptor, diffID) = try writeLayer(entries, mtime: spec.created, blobs: blobs)
+            layers.append(descriptor)
+            diffIDs.append(diffID)
+        }
+        let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(spec.created)))
+        var runtime: [String: Any] = [:]
+        if !spec.env.isEmpty { runtime["Env"] = spec.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } }
+        if !spec.entrypoint.isEmpty { runtime["Entrypoint"] = spec.entrypoint }
+        if !spec.cmd.isEmpty { runtime["Cmd"] = spec.cmd }
+        if !spec.workdir.isEmpty { runtime["WorkingDir"] = spec.workdir }
+        var labels = spec.labels
+        labels["org.deployctl.resources.cpus"] = String(spec.resources.cpus)
+        labels["org.deployctl.resources.memory_mb"] = String(spec.resources.memoryMB)
+        labels["org.deployctl.resources.gpus"] = String(spec.resources.gpus)
+        runtime["Labels"] = labels
+        if !spec.exposedPorts.isEmpty {
+            runtime["ExposedPorts"] = Dictionary(
+                uniqueKeysWithValues: spec.exposedPorts.map { ($0.contains("/") ? $0 : "\($0)/tcp", [String: Any]()) })
+        }
+        let config: [String: Any] = [
+            "created": created, "architecture": spec.architecture, "os": spec.os, "config": runtime,
+            "rootfs": ["type": "layers", "diff_ids": diffIDs],
+            "history": spec.layers.map { layer -> [String: Any] in
+                switch layer.source {
+                case .directory(let path):
+                    ["created": created, "created_by": "deployctl: directory \(path) → \(layer.to)"]
+                case .file(let path, _): ["created": created, "created_by": "deployctl: file \(path) → \(layer.to)"]
+                }
+            },
+        ]
+        let configDescriptor = try writeBlob(canonical(config), mediaType: configMediaType, blobs: blobs)
+        let manifest: [String: Any] = [
+            "schemaVersion": 2, "mediaType": manifestMediaType, "config": configDescriptor.json,
+            "layers": layers.map(\.json),
+            "annotations": ["org.opencontainers.image.title": spec.name, "org.opencontainers.image.created": created],
+        ]
+        let manifestDescriptor = try writeBlob(canonical(manifest), mediaType: manifestMediaType, blobs: blobs)
+        var entry = manifestDescriptor.json
+        entry["platform"] = ["os": spec.os, "architecture": spec.architecture]
+        entry["annotations"] = ["org.opencontainers.image.ref.name": tag]
+        let index: [String: Any] = ["schemaVersion": 2, "mediaType": indexMediaType, "manifests": [entry]]
+        let root = URL(fileURLWithPath: output)
+        try canonical(["imageLayoutVersion": "1.0.0"]).write(
+            to: root.appendingPathComponent("oci-layout"), options: .atomic)
+        try canonical(index).write(to: root.appendingPathComponent("index.json"), options: .atomic)
+        return BuildResult(
+            manifest: manifestDescriptor, config: configDescriptor, layers: layers, diffIDs: diffIDs, tag: tag)
+    }
+
+    /// JSON with sorted keys and unescaped slashes: the same object always gives the same bytes.
+    static func canonical(_ object: Any) throws -> Data {
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
+    static func writeBlob(_ data: Data, mediaType: String, blobs: URL) throws -> Descriptor {
+        let digest = SHA256Stream.digest(data)
+        try data.write(to: blobs.appendingPathComponent(String(digest.dropFirst(7))), options: .atomic)
+        return Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
+    }
+
+    /// Streams the entries through tar → (diff ID) → gzip → (digest) → a temporary file renamed to its digest.
+    static func writeLayer(_ entries: [TarEntry], mtime: UInt64, blobs: URL) throws -> (Descriptor, String) {
+        let temporary = blobs.appendingPathComponent(".layer-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
+            let handle = FileHandle(forWritingAtPath: temporary.path)
+        else { throw BuildError(description: "cannot write in \(blobs.path)") }
+        var finished = false
+        defer {
+            try? handle.close()
+            if !finished { try? FileManager.default.removeItem(at: temporary) }
+        }
+        let diffID = SHA256Stream()
+        let blobDigest = SHA256Stream()
+        var size: Int64 = 0
+        let gzip = try GzipStream { bytes in
+            blobDigest.update(bytes)
+            size += Int64(bytes.count)
+            try handle.write(contentsOf: Data(bytes))
+        }
+        let tar = TarWriter(mtime: mtime) { bytes in
+            diffID.update(bytes)
+            try gzip.write(bytes)
+        }
+        for entry in entries { try tar.write(entry) }
+        try tar.finish()
+        try gzip.finish()
+        try handle.synchronize()
+        let digest = blobDigest.finish()
+        let target = blobs.appendingPathComponent(String(digest.dropFirst(7)))
+        if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
+        try FileManager.default.moveItem(at: temporary, to: target)
+        finished = true
+        return (Descriptor(mediaType: layerMediaType, digest: digest, size: size), diffID.finish())
+    }
+
+    /// A layer's entries, sorted by path: the parents of `to`, then the source's tree (or file) under it. Files keep
+    /// only whether they are executable (0755 or 0644), unless the spec gives a mode.
+    static func entries(for layer: ApplianceSpec.Layer, in directory: String) throws -> [TarEntry] {
+        let target = layer.to.split(separator: "/").map(String.init)
+        var entries: [TarEntry] = []
+        var prefix = ""
+        for component in target.dropLast() {
+            prefix += (prefix.isEmpty ? "" : "/") + component
+            entries.append(TarEntry(path: prefix, kind: .directory, mode: 0o755))
+        }
+        let destination = target.joined(separator: "/")
+        func resolve(_ path: String) -> String {
+            path.hasPrefix("/") ? path : URL(fileURLWithPath: directory).appendingPathComponent(path).path
+        }
+        switch layer.source {
+        case .file(let path, let mode):
+            let source = resolve(path)
+            let attributes = try attributes(of: source)
+            guard attributes.type == .typeRegular else {
+                throw BuildError(description: "\(path): not a regular file")
+            }
+            entries.append(
+                TarEntry(
+                    path: destination, kind: .file(source: source, size: attributes.size),
+                    mode: mode ?? (attributes.executable ? 0o755 : 0o644)))
+        case .directory(let path):
+            let source = resolve(path)
+            guard (try? attributes(of: source).type) == .typeDirectory else {
+                throw BuildError(description: "\(path): not a directory")
+            }
+            if !destination.isEmpty { entries.append(TarEntry(path: destination, kind: .directory, mode: 0o755)) }
+            try walk(source, into: destination, &entries)
+        }
+        return entries.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+    }
+
+    static func walk(_ source: String, into destination: String, _ entries: inout [TarEntry]) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
+        for name in names {
+            let path = source + "/" + name
+            let inside = destination.isEmpty ? name : destination + "/" + name
+            let attributes = try attributes(of: path)
+            switch attributes.type {
+            case .typeDirectory:
+                entries.append(TarEntry(path: inside, kind: .directory, mode: 0o755))
+                try walk(path, into: inside, &entries)
+            case .typeRegular:
+                entries.append(
+                    TarEntry(
+                        path: inside, kind: .file(source: path, size: attributes.size),
+                        mode: attributes.executable ? 0o755 : 0o644))
+            case .typeSymbolicLink:
+                let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
+                entries.append(TarEntry(path: inside, kind: .symlink(target: target), mode: 0o777))
+            default:
+                throw BuildError(description: "\(path): neither a file, a directory nor a symbolic link")
+            }
+        }
+    }
+
+    static func attributes(of path: String) throws -> (type: FileAttributeType, size: UInt64, executable: Bool) {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw BuildError(description: "\(path): cannot read it")
+        }
+        let type = attributes[.type] as? FileAttributeType ?? .typeUnknown
+        let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+        let permissions = (attributes[.posixPermissions] as? NSNumber)?.uint32Value ?? 0
+        return (type, size, permissions & 0o111 != 0)
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Yams
+
+/// An appliance spec (YAML): what the image is built from and how it runs. Paths in `layers` are relative to the
+/// spec's directory.
+///
+/// ```yaml
+/// name: bone-density
+/// base: scratch
+/// platform: linux/amd64
+/// layers:
+///   - directory: ../workloads/bone-density   # its tree, copied to `to`
+///     to: /opt/bone-density
+///   - file: run.sh
+///     to: /usr/local/bin/bone-density
+///     mode: "0755"
+/// env: { PYTHONUNBUFFERED: "1" }
+/// entrypoint: [ /usr/local/bin/bone-density ]
+/// cmd: [ /data, /results ]
+/// workdir: /
+/// labels: { org.opencontainers.image.source: https://example.org/study }
+/// exposed_ports: [ 8080/tcp ]
+/// resources: { cpus: 2, memory_mb: 4096, gpus: 0 }
+/// created: 2026-01-01T00:00:00Z   # the one timestamp in the image (default: SOURCE_DATE_EPOCH, else 1970)
+/// ```
+public struct ApplianceSpec: Equatable, Sendable {
+    public struct Layer: Equatable, Sendable {
+        public enum Source: Equatable, Sendable {
+            case directory(String)
+            case file(String, mode: UInt32?)
+        }
+
+        public var source: Source
+        public var to: String
+    }
+
+    public struct Resources: Equatable, Sendable {
+        public var cpus: Int = 1
+        public var memoryMB: Int = 0
+        public var gpus: Int = 0
+    }
+
+    public var name: String
+    public var base: String = "scratch"
+    public var os = "linux"
+    public var architecture = "amd64"
+    public var layers: [Layer] = []
+    public var env: [String: String] = [:]
+    public var entrypoint: [String] = []
+    public var cmd: [String] = []
+    public var workdir = ""
+    public var labels: [String: String] = [:]
+    public var exposedPorts: [String] = []
+    public var resources = Resources()
+    /// Seconds since 1970: the mtime of every layer entry and the config's `created`.
+    public var created: UInt64 = 0
+    /// The directory relative paths are taken from.
+    public var directory: String = "."
+
+    public struct SpecError: Error, CustomStringConvertible, Equatable {
+        public var description: String
+    }
+
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(SpecError) -> ApplianceSpec
+    {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw SpecError(description: "\(path): cannot read the appliance spec")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(text, file: path, directory: directory, environment: environment)
+    }
+
+    public static func parse(
+        _ text: String, file: String, directory: String, environment: [String: String] = [:]
+    ) throws(SpecError) -> ApplianceSpec {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            throw SpecError(description: "\(file): not YAML: \(error)")
+        }
+        guard let document = root as? [String: Any] else {
+            throw SpecError(description: "\(file): the spec is a mapping (name, base, layers, …)")
+        }
+        func fail(_ key: String, _ message: String) -> SpecError {
+            SpecError(description: "\(file): \(key): \(message)")
+        }
+        let known: Set = [
+            "name", "base", "platform", "layers", "env", "entrypoint", "cmd", "workdir", "labels", "exposed_ports",
+            "resources", "created",
+        ]
+        if let unknown = document.keys.filter({ !known.contains($0) }).sorted().first {
+            throw fail(unknown, "unknown key; the keys are \(known.sorted().joined(separator: ", "))")
+        }
+        guard let name = document["name"] as? String, !name.isEmpty else { throw fail("name", "required, a string") }
+        var spec = ApplianceSpec(name: name, directory: directory)
+        if let base = document["base"] {
+            guard let text = base as? String else { throw fail("base", "a string") }
+            guard text == "scratch" else {
+                throw fail("base", "only `scratch` is supported so far (an OCI base image is still to come)")
+            }
+            spec.base = text
+        }
+        if let platform = document["platform"] {
+            let parts = (platform as? String)?.split(separator: "/").map(String.init) ?? []
+            guard parts.count == 2 else { throw fail("platform", "OS/ARCHITECTURE, such as linux/amd64") }
+            (spec.os, spec.architecture) = (parts[0], parts[1])
+        }
+        for (index, item) in ((document["layers"] as? [Any]) ?? []).enumerated() {
+            let key = "layers[\(index)]"
+            guard let layer = item as? [String: Any], let to = layer["to"] as? String, to.hasPrefix("/") else {
+                throw fail(key, "a mapping with `directory` or `file` and an absolute `to`")
+            }
+            if let source = layer["directory"] as? String {
+                spec.layers.append(Layer(source: .directory(source), to: to))
+            } else if let source = layer["file"] as? String {
+                var mode: UInt32?
+                if let text = layer["mode"] {
+                    guard let value = UInt32(String(describing: text), radix: 8), value <= 0o7777 else {
+                        throw fail("\(key).mode", "an octal mode such as \"0755\"")
+                    }
+                    mode = value
+                }
+                spec.layers.append(Layer(source: .file(source, mode: mode), to: to))
+            } else {
+                throw fail(key, "give `directory` or `file`")
+            }
+        }
+        if document["layers"] != nil && !(document["layers"] is [Any]) { throw fail("layers", "a list") }
+        spec.env = try strings(document["env"], "env", fail)
+        spec.labels = try strings(document["labels"], "labels", fail)
+        spec.entrypoint = try list(document["entrypoint"], "entrypoint", fail)
+        spec.cmd = try list(document["cmd"], "cmd", fail)
+        spec.exposedPorts = try list(document["exposed_ports"], "exposed_ports", fail)
+        for port in spec.exposedPorts {
+            let parts = port.split(separator: "/")
+            guard (1...2).contains(parts.count), let number = Int(parts[0]), (1...65535).contains(number),
+                parts.count == 1 || ["tcp", "udp", "sctp"].contains(String(parts[1]))
+            else { throw fail("exposed_ports", "\(port) is not PORT or PORT/tcp|udp|sctp") }
+        }
+        if let workdir = document["workdir"] {
+            guard let text = workdir as? String else { throw fail("workdir", "a string") }
+            spec.workdir = text
+        }
+        if let resources = document["resources"] {
+            guard let map = resources as? [String: Any] else { throw fail("resources", "a mapping") }
+            spec.resources.cpus = map["cpus"] as? Int ?? 1
+            spec.resources.memoryMB = map["memory_mb"] as? Int ?? 0
+            spec.resources.gpus = map["gpus"] as? Int ?? 0
+        }
+        if let created = document["created"] {
+            let text = created as? String ?? (created as? Date).map { ISO8601DateFormatter().string(from: $0) } ?? ""
+            guard let date = ISO8601DateFormatter().date(from: text), date.timeIntervalSince1970 >= 0 else {
+                throw fail("created", "an RFC 3339 time such as 2026-01-01T00:00:00Z")
+            }
+            spec.created = UInt64(date.timeIntervalSince1970)
+        } else if let epoch = environment["SOURCE_DATE_EPOCH"], let value = UInt64(epoch) {
+            spec.created = value
+        }
+        return spec
+    }
+
+    private static func strings(_ value: Any?, _ key: String, _ fail: (String, String) -> SpecError)
+        throws(SpecError) -> [String: String]
+    {
+        guard let value else { return [:] }
+        guard let map = value as? [String: Any] else { throw fail(key, "a mapping of names to strings") }
+        return map.mapValues { String(describing: $0) }
+    }
+
+    private static func list(_ value: Any?, _ key: String, _ fail: (String, String) -> SpecError)
+        throws(SpecError) -> [String]
+    {
+        guard let value else { return [] }
+        guard let items = value as? [Any] else { throw fail(key, "a list of strings") }
+        return items.map { String(describing: $0) }
+    }
+}

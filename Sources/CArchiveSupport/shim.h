@@ -1,0 +1,12 @@
+// zlib (gzip layers) and OpenSSL's libcrypto (SHA-256 digests) for the Appliances module.
+#include <zlib.h>
+#include <openssl/evp.h>
+
+// deflateInit2 is a macro; Swift cannot call it.
+static inline int dctl_deflate_init_gzip(z_stream *stream, int level) {
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+}
+
+static inline int dctl_inflate_init_gzip(z_stream *stream) {
+    return inflateInit2(stream, 15 + 16);
+}
