@@ -10,7 +10,7 @@ RELEASE_BIN := .build/release/deployctl
 # SSH provider (apt), and ansible-core for playbook operations (PyPI). The `local` provider's nodes share this
 # machine's /usr, so what the recipes install on a node comes from here: SLURM and munge (recipes/slurm-*.yml)
 # and the workloads' Python stack (recipes/workload-runtime.yml).
-SYSTEM_PACKAGES := iproute2 util-linux openssh-server openssh-client libsqlite3-dev zlib1g-dev libssl-dev skopeo umoci libarchive-tools libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel
+SYSTEM_PACKAGES := iproute2 util-linux openssh-server openssh-client libsqlite3-dev zlib1g-dev libssl-dev skopeo umoci libarchive-tools docker-registry libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -2,11 +2,11 @@ import Appliances
 import ArgumentParser
 import Foundation
 
-struct ApplianceCommand: ParsableCommand {
+struct ApplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "appliance",
         abstract: "Appliances: build reproducible OCI images from a spec, and look into them.",
-        subcommands: [ApplianceBuild.self, ApplianceInspect.self])
+        subcommands: [ApplianceBuild.self, AppliancePush.self, ApplianceInspect.self])
 }
 
 /// `deployctl appliance build SPEC --output DIR`.
@@ -53,7 +53,8 @@ struct ApplianceBuild: ParsableCommand {
                 "config": result.config.digest,
                 "layers": result.layers.map { ["digest": $0.digest, "size": $0.size] }, "diff_ids": result.diffIDs,
             ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            let data = try JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         case .text:
             print("\(loaded.name): \(output):\(tag)")
@@ -102,6 +103,73 @@ struct ApplianceInspect: ParsableCommand {
             for key in ["Entrypoint", "Cmd", "Env", "WorkingDir", "ExposedPorts"] where runtime[key] != nil {
                 print("  \(key): \(runtime[key]!)")
             }
+        }
+    }
+}
+
+/// `deployctl appliance push DIR REGISTRY/REPO:TAG`.
+struct AppliancePush: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Push an image of an OCI image layout to a registry.",
+        discussion: """
+            Blobs the registry already has are skipped (HEAD); the others are uploaded from disk in one streamed \
+            PUT each (never held in memory), or in chunks when the registry does not take a whole blob; then the \
+            manifest. Basic credentials (--user and --password-file) are sent when the registry asks; a bearer \
+            challenge is answered by fetching a token from its realm with them. 429 and 5xx answers and dropped \
+            connections are retried with backoff.
+            """)
+
+    @Argument(help: "An OCI image layout directory (from `appliance build`).") var layout: String
+    @Argument(help: "Where to: REGISTRY/REPOSITORY[:TAG], such as localhost:5000/study/bone-density:1.0.")
+    var destination: String
+    @Option(help: "The image of the layout to push, by its tag there.") var tag: String = "latest"
+    @Flag(help: "Plain HTTP (a registry on loopback without TLS).") var insecure = false
+    @Option(help: "User name for the registry.") var user: String?
+    @Option(name: .customLong("password-file"), help: "A file holding the password or token (never an argument).")
+    var passwordFile: String?
+    @Option(help: "text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        let reference: RegistryClient.Reference
+        do {
+            reference = try RegistryClient.Reference(destination)
+        } catch {
+            writeError("error: \(error.description)")
+            throw ExitCode(2)
+        }
+        var credentials: (user: String, password: String)?
+        if let user {
+            guard let passwordFile,
+                let password = try? String(contentsOfFile: passwordFile, encoding: .utf8)
+                    .trimmingCharacters(in: .newlines)
+            else {
+                writeError("error: --user needs --password-file with the password (readable)")
+                throw ExitCode(2)
+            }
+            credentials = (user, password)
+        }
+        let client = RegistryClient(insecure: insecure, credentials: credentials)
+        let report: RegistryClient.PushReport
+        do {
+            report = try await client.push(layout: layout, tag: tag, to: reference)
+        } catch {
+            writeError("error: push to \(reference): \(error)")
+            throw ExitCode(1)
+        }
+        switch format {
+        case .json:
+            let object: [String: Any] = [
+                "destination": reference.description, "manifest": report.manifest, "uploaded": report.uploaded,
+                "skipped": report.skipped,
+            ]
+            let data = try JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        case .text:
+            print(
+                "\(reference): pushed \(report.manifest) (\(report.uploaded.count) blob(s) uploaded, "
+                    + "\(report.skipped.count) already there)")
         }
     }
 }

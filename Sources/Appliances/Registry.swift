@@ -1,0 +1,352 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A client of the OCI distribution API (registry v2): pushes an OCI image layout's image (blobs first, each
+/// skipped when the registry has it, uploaded from disk in one streamed PUT, or in chunks when the registry will
+/// not take it whole; then the manifest) and reads manifests and blobs back. Basic credentials are sent when the
+/// registry asks for them; bearer tokens are fetched from the realm a 401 names and kept per scope.
+public final class RegistryClient: @unchecked Sendable {
+    public struct Reference: Equatable, Sendable, CustomStringConvertible {
+        public var registry: String
+        public var repository: String
+        public var tag: String
+
+        /// `HOST[:PORT]/REPO[/…]:TAG` (the tag defaults to latest).
+        public init(_ text: String) throws(RegistryError) {
+            guard let slash = text.firstIndex(of: "/") else {
+                throw RegistryError(
+                    "\(text): give REGISTRY/REPOSITORY[:TAG], such as localhost:5000/study/bone-density:1.0")
+            }
+            registry = String(text[..<slash])
+            var rest = String(text[text.index(after: slash)...])
+            tag = "latest"
+            if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
+                tag = String(rest[rest.index(after: colon)...])
+                rest = String(rest[..<colon])
+            }
+            repository = rest
+            guard !repository.isEmpty, !tag.isEmpty,
+                repository.allSatisfy({ $0.isLowercase || $0.isNumber || "._-/".contains($0) })
+            else { throw RegistryError("\(text): the repository is lower-case letters, digits and ._-/") }
+        }
+
+        public var description: String { "\(registry)/\(repository):\(tag)" }
+    }
+
+    public struct RegistryError: Error, CustomStringConvertible, Equatable {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// What a push did, blob by blob.
+    public struct PushReport: Equatable, Sendable {
+        public var uploaded: [String] = []
+        public var skipped: [String] = []
+        public var manifest = ""
+    }
+
+    let scheme: String
+    let credentials: (user: String, password: String)?
+    let session: URLSession
+    /// Chunk size for PATCH uploads.
+    public var chunkSize = 8 << 20
+    /// Tries per request for 429 and 5xx answers and dropped connections.
+    public var attempts = 4
+    /// Whether to try one PUT of the whole blob first (else chunks straight away).
+    public var monolithic = true
+    /// Guards `tokenByScope` and `basicAllowed`.
+    private let tokens = NSLock()
+    private var tokenByScope: [String: String] = [:]
+    private var basicAllowed = false
+
+    public init(insecure: Bool = false, credentials: (user: String, password: String)? = nil) {
+        scheme = insecure ? "http" : "https"
+        self.credentials = credentials
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 120
+        session = URLSession(configuration: configuration)
+    }
+
+    // MARK: push
+
+    /// Pushes the image `tag` of the OCI layout at `layout` to `reference`.
+    public func push(layout: String, tag: String, to reference: Reference) async throws -> PushReport {
+        let root = URL(fileURLWithPath: layout)
+        guard let indexData = FileManager.default.contents(atPath: root.appendingPathComponent("index.json").path),
+            let index = try? JSONSerialization.jsonObject(with: indexData) as? [String: Any],
+            let entries = index["manifests"] as? [[String: Any]]
+        else { throw RegistryError("\(layout): not an OCI image layout (no index.json)") }
+        guard
+            let entry = entries.first(where: {
+                ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag
+            }) ?? (entries.count == 1 ? entries.first : nil),
+            let manifestDigest = entry["digest"] as? String
+        else { throw RegistryError("\(layout): no image tagged \(tag)") }
+        let manifestFile = blob(root, manifestDigest)
+        guard let manifestData = FileManager.default.contents(atPath: manifestFile.path),
+            let manifest = try? JSONSerialization.jsonObject(with: manifestData) as? [String: Any],
+            let config = manifest["config"] as? [String: Any], let layers = manifest["layers"] as? [[String: Any]]
+        else { throw RegistryError("\(layout): manifest \(manifestDigest) is missing or unreadable") }
+        var report = PushReport()
+        for descriptor in [config] + layers {
+            guard let digest = descriptor["digest"] as? String else { continue }
+            let file = blob(root, digest)
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw RegistryError("\(layout): blob \(digest) is missing")
+            }
+            if try await hasBlob(reference, digest) {
+                report.skipped.append(digest)
+            } else {
+                try await upload(file, digest: digest, to: reference)
+                report.uploaded.append(digest)
+            }
+        }
+        let mediaType = manifest["mediaType"] as? String ?? "application/vnd.oci.image.manifest.v1+json"
+        var request = URLRequest(url: url(reference, "manifests/\(reference.tag)"))
+        request.httpMethod = "PUT"
+        request.setValue(mediaType, forHTTPHeaderField: "Content-Type")
+        let (_, response) = try await send(request, body: .data(manifestData), scope: pushScope(reference))
+        guard response.statusCode == 201 else {
+            throw RegistryError("\(reference): the registry refused the manifest (HTTP \(response.statusCode))")
+        }
+        if let answered = response.value(forHTTPHeaderField: "Docker-Content-Digest"), answered != manifestDigest {
+            throw RegistryError("\(reference): the registry stored the manifest as \(answered), not \(manifestDigest)")
+        }
+        report.manifest = manifestDigest
+        return report
+    }
+
+    func hasBlob(_ reference: Reference, _ digest: String) async throws -> Bool {
+        var request = URLRequest(url: url(reference, "blobs/\(digest)"))
+        request.httpMethod = "HEAD"
+        let (_, response) = try await send(request, body: nil, scope: pushScope(reference))
+        return response.statusCode == 200
+    }
+
+    /// One streamed PUT of the whole file; chunked PATCHes when the registry does not take that.
+    func upload(_ file: URL, digest: String, to reference: Reference) async throws {
+        let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
+        if monolithic {
+            let location = try await startUpload(reference)
+            var put = URLRequest(url: Self.appending(location, "digest", digest))
+            put.httpMethod = "PUT"
+            put.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+            put.setValue(String(size), forHTTPHeaderField: "Content-Length")
+            let (_, response) = try await send(put, body: .file(file), scope: pushScope(reference))
+            if response.statusCode == 201 { return }
+            guard [400, 405, 413, 416].contains(response.statusCode) || response.statusCode >= 500 else {
+                throw RegistryError("\(reference): upload of \(digest) refused (HTTP \(response.statusCode))")
+            }
+        }
+        // Chunked: PATCH each range, then PUT with the digest and no body.
+        var location = try await startUpload(reference)
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var offset: Int64 = 0
+        while offset < size {
+            let chunk = try handle.read(upToCount: chunkSize) ?? Data()
+            if chunk.isEmpty { break }
+            var patch = URLRequest(url: location)
+            patch.httpMethod = "PATCH"
+            patch.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+            patch.setValue("\(offset)-\(offset + Int64(chunk.count) - 1)", forHTTPHeaderField: "Content-Range")
+            patch.setValue(String(chunk.count), forHTTPHeaderField: "Content-Length")
+            let (_, answer) = try await send(patch, body: .data(chunk), scope: pushScope(reference))
+            guard answer.statusCode == 202, let next = answer.value(forHTTPHeaderField: "Location") else {
+                throw RegistryError("\(reference): chunk at \(offset) of \(digest) refused (HTTP \(answer.statusCode))")
+            }
+            location = try resolve(next, against: location)
+            offset += Int64(chunk.count)
+        }
+        var close = URLRequest(url: Self.appending(location, "digest", digest))
+        close.httpMethod = "PUT"
+        close.setValue("0", forHTTPHeaderField: "Content-Length")
+        let (_, closed) = try await send(close, body: .data(Data()), scope: pushScope(reference))
+        guard closed.statusCode == 201 else {
+            throw RegistryError("\(reference): completing the upload of \(digest) failed (HTTP \(closed.statusCode))")
+        }
+    }
+
+    func startUpload(_ reference: Reference) async throws -> URL {
+        var request = URLRequest(url: url(reference, "blobs/uploads/"))
+        request.httpMethod = "POST"
+        request.setValue("0", forHTTPHeaderField: "Content-Length")
+        let (_, response) = try await send(request, body: .data(Data()), scope: pushScope(reference))
+        guard response.statusCode == 202, let location = response.value(forHTTPHeaderField: "Location") else {
+            throw RegistryError("\(reference): the registry did not start an upload (HTTP \(response.statusCode))")
+        }
+        return try resolve(location, against: request.url!)
+    }
+
+    // MARK: pull
+
+    /// The manifest of `reference` (its bytes, checked against the digest the registry names).
+    public func manifest(_ reference: Reference) async throws -> Data {
+        var request = URLRequest(url: url(reference, "manifests/\(reference.tag)"))
+        request.setValue(
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            forHTTPHeaderField: "Accept")
+        let (data, response) = try await send(request, body: nil, scope: pullScope(reference))
+        guard response.statusCode == 200 else {
+            throw RegistryError("\(reference): no manifest (HTTP \(response.statusCode))")
+        }
+        if let digest = response.value(forHTTPHeaderField: "Docker-Content-Digest"),
+            SHA256Stream.digest(data) != digest
+        {
+            throw RegistryError("\(reference): the manifest does not match its digest \(digest)")
+        }
+        return data
+    }
+
+    // MARK: requests
+
+    enum Body {
+        case data(Data)
+        case file(URL)
+    }
+
+    func pushScope(_ reference: Reference) -> String { "repository:\(reference.repository):pull,push" }
+    func pullScope(_ reference: Reference) -> String { "repository:\(reference.repository):pull" }
+
+    func url(_ reference: Reference, _ path: String) -> URL {
+        URL(string: "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)")!
+    }
+
+    func blob(_ root: URL, _ digest: String) -> URL {
+        root.appendingPathComponent("blobs/sha256/\(digest.replacingOccurrences(of: "sha256:", with: ""))")
+    }
+
+    /// A Location header may be relative, and keeps its query (the upload's state), to which `digest` is added.
+    func resolve(_ location: String, against base: URL) throws -> URL {
+        guard let url = URL(string: location, relativeTo: base)?.absoluteURL else {
+            throw RegistryError("the registry answered with an unusable Location: \(location)")
+        }
+        return url
+    }
+
+    static func appending(_ url: URL, _ name: String, _ value: String) -> URL {
+        var components = URLComponents(url: url, resolvingAgainstBaseURL: true)!
+        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: name, value: value)]
+        // ':' in a digest stays as it is; '+' would not survive some servers' decoding.
+        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        return components.url!
+    }
+
+    /// Sends with authentication (answering a 401's challenge once) and retries 429, 5xx and dropped connections.
+    func send(_ original: URLRequest, body: Body?, scope: String) async throws -> (Data, HTTPURLResponse) {
+        var delay = 0.5
+        var lastError: (any Error)?
+        for attempt in 1...attempts {
+            var request = original
+            authorize(&request, scope: scope)
+            do {
+                var (data, response) = try await perform(request, body: body)
+                if response.statusCode == 401,
+                    let challenge = response.value(forHTTPHeaderField: "WWW-Authenticate")
+                {
+                    try await answer(challenge, scope: scope)
+                    request = original
+                    authorize(&request, scope: scope)
+                    (data, response) = try await perform(request, body: body)
+                    if response.statusCode == 401 {
+                        throw RegistryError("\(original.url?.host ?? "the registry"): credentials refused (HTTP 401)")
+                    }
+                }
+                if response.statusCode == 429 || response.statusCode >= 500, attempt < attempts {
+                    try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                    delay *= 2
+                    continue
+                }
+                return (data, response)
+            } catch let error as RegistryError {
+                throw error
+            } catch {
+                lastError = error
+                guard attempt < attempts else { break }
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                delay *= 2
+            }
+        }
+        throw RegistryError(
+            "\(original.httpMethod ?? "GET") \(original.url?.path ?? ""): \(lastError.map { "\($0)" } ?? "failed")")
+    }
+
+    func perform(_ request: URLRequest, body: Body?) async throws -> (Data, HTTPURLResponse) {
+        let (data, response): (Data, URLResponse)
+        switch body {
+        case .file(let file): (data, response) = try await session.upload(for: request, fromFile: file)
+        case .data(let bytes): (data, response) = try await session.upload(for: request, from: bytes)
+        case nil: (data, response) = try await session.data(for: request)
+        }
+        guard let http = response as? HTTPURLResponse else { throw RegistryError("not an HTTP answer") }
+        return (data, http)
+    }
+
+    func authorize(_ request: inout URLRequest, scope: String) {
+        let (token, basic) = tokens.withLock { (tokenByScope[scope], basicAllowed) }
+        if let token {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        } else if let credentials, basic {
+            let encoded = Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString()
+            request.setValue("Basic \(encoded)", forHTTPHeaderField: "Authorization")
+        }
+    }
+
+    /// Basic: send the credentials from now on. Bearer: fetch a token for the scope from the realm.
+    func answer(_ challenge: String, scope: String) async throws {
+        let lower = challenge.lowercased()
+        if lower.hasPrefix("basic") {
+            guard credentials != nil else {
+                throw RegistryError("the registry asks for credentials (basic); give --user and a password")
+            }
+            tokens.withLock { basicAllowed = true }
+            return
+        }
+        guard lower.hasPrefix("bearer") else { throw RegistryError("unknown authentication scheme: \(challenge)") }
+        let parameters = Self.challengeParameters(String(challenge.dropFirst(6)))
+        guard let realm = parameters["realm"], var components = URLComponents(string: realm) else {
+            throw RegistryError("bearer challenge without a realm: \(challenge)")
+        }
+        var query = components.queryItems ?? []
+        if let service = parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
+        query.append(URLQueryItem(name: "scope", value: parameters["scope"] ?? scope))
+        components.queryItems = query
+        var request = URLRequest(url: components.url!)
+        if let credentials {
+            let encoded = Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString()
+            request.setValue("Basic \(encoded)", forHTTPHeaderField: "Authorization")
+        }
+        let (data, response) = try await perform(request, body: nil)
+        guard response.statusCode == 200,
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let token = object["token"] as? String ?? object["access_token"] as? String
+        else { throw RegistryError("the token service \(realm) refused (HTTP \(response.statusCode))") }
+        tokens.withLock { tokenByScope[scope] = token }
+    }
+
+    /// `realm="https://auth",service="registry",scope="repository:x:pull"` → its parameters.
+    static func challengeParameters(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        while let equals = rest.firstIndex(of: "=") {
+            let key = rest[..<equals].trimmingCharacters(in: CharacterSet(charactersIn: " ,"))
+            rest = rest[rest.index(after: equals)...]
+            var value = ""
+            if rest.first == "\"" {
+                rest = rest.dropFirst()
+                let close = rest.firstIndex(of: "\"") ?? rest.endIndex
+                value = String(rest[..<close])
+                rest = close < rest.endIndex ? rest[rest.index(after: close)...] : ""
+            } else {
+                let comma = rest.firstIndex(of: ",") ?? rest.endIndex
+                value = String(rest[..<comma])
+                rest = rest[comma...]
+            }
+            result[key.lowercased()] = value
+        }
+        return result
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import TestBeds
+import Testing
+
+@testable import Appliances
+
+/// A real CNCF registry (Debian's docker-registry) on loopback for one test, with its storage in a scratch
+/// directory; stopped when released.
+final class TestRegistry {
+    let scratch: Scratch
+    let port: Int
+    let process = Process()
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-registry") }
+
+    init() throws {
+        scratch = try Scratch()
+        port = Int.random(in: 20_000..<40_000)
+        let config = try scratch.write(
+            "config.yml",
+            """
+            version: 0.1
+            log: { level: error }
+            storage:
+              filesystem: { rootdirectory: \(scratch.path)/data }
+            http:
+              addr: 127.0.0.1:\(port)
+            """)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+        process.arguments = ["serve", config]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 {
+            if (try? runProgram("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status) == 0 { return }
+            usleep(50_000)
+        }
+        throw ApplianceBuilder.BuildError(description: "the registry did not listen on \(port)")
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    var host: String { "127.0.0.1:\(port)" }
+}
+
+@Suite(
+    "Pushing appliances to a real registry", .serialized,
+    .enabled(if: TestRegistry.available, "needs docker-registry (`make deps`)"))
+struct RegistryTests {
+    /// The demo tree built into an OCI layout tagged v1.
+    func built() throws -> (Scratch, BuildResult) {
+        let scratch = try Scratch()
+        let spec = try makeTree(scratch, order: [0, 1, 2, 3], mtime: Date(), plainMode: 0o644)
+        let result = try ApplianceBuilder.build(
+            try ApplianceSpec.load(path: spec), output: scratch.path + "/out", tag: "v1")
+        return (scratch, result)
+    }
+
+    @Test(
+        "push uploads every blob, a second push skips them all; skopeo pulls back the same image and umoci unpacks it")
+    func pushTwiceAndPullBack() async throws {
+        let registry = try TestRegistry()
+        let (scratch, result) = try built()
+        let client = RegistryClient(insecure: true)
+        let reference = try RegistryClient.Reference("\(registry.host)/study/demo:v1")
+        let first = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
+        #expect(Set(first.uploaded) == Set([result.config.digest] + result.layers.map(\.digest)))
+        #expect(first.skipped.isEmpty)
+        #expect(first.manifest == result.manifest.digest)
+        let second = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
+        #expect(second.uploaded.isEmpty)
+        #expect(second.skipped.count == 3)
+
+        let manifest = try await client.manifest(reference)
+        #expect(SHA256Stream.digest(manifest) == result.manifest.digest)
+        let copy = try runProgram(
+            "/usr/bin/skopeo",
+            [
+                "copy", "--src-tls-verify=false", "docker://\(registry.host)/study/demo:v1",
+                "oci:\(scratch.path)/pulled:v1",
+            ])
+        #expect(copy.status == 0, "\(copy.output)")
+        let inspect = try runProgram("/usr/bin/skopeo", ["inspect", "oci:\(scratch.path)/pulled:v1"])
+        #expect(inspect.output.contains("\"Digest\": \"\(result.manifest.digest)\""), "\(inspect.output)")
+        let unpack = try runProgram(
+            "/usr/bin/umoci",
+            ["unpack", "--rootless", "--image", "\(scratch.path)/pulled:v1", "\(scratch.path)/bundle"])
+        #expect(unpack.status == 0, "\(unpack.output)")
+        #expect(
+            try String(contentsOfFile: "\(scratch.path)/bundle/rootfs/opt/demo/sub/b.txt", encoding: .utf8) == "x\n")
+    }
+
+    @Test("chunked uploads (PATCH ranges, then PUT with the digest) give the same image")
+    func chunked() async throws {
+        let registry = try TestRegistry()
+        let (scratch, result) = try built()
+        let client = RegistryClient(insecure: true)
+        client.monolithic = false
+        client.chunkSize = 100  // several chunks per layer
+        let reference = try RegistryClient.Reference("\(registry.host)/study/chunked:v1")
+        let report = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
+        #expect(report.uploaded.count == 3)
+        let inspect = try runProgram(
+            "/usr/bin/skopeo", ["inspect", "--tls-verify=false", "docker://\(registry.host)/study/chunked:v1"])
+        #expect(inspect.status == 0, "\(inspect.output)")
+        #expect(inspect.output.contains("\"Digest\": \"\(result.manifest.digest)\""), "\(inspect.output)")
+    }
+
+    @Test("a registry that is not there is an error that says where, after the retries")
+    func unreachable() async throws {
+        let (scratch, _) = try built()
+        let client = RegistryClient(insecure: true)
+        client.attempts = 2
+        let reference = try RegistryClient.Reference("127.0.0.1:9/study/demo:v1")
+        await #expect(throws: RegistryClient.RegistryError.self) {
+            _ = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
+        }
+        await #expect(throws: RegistryClient.RegistryError.self) {
+            _ = try await client.push(layout: scratch.path + "/out", tag: "nope", to: reference)
+        }
+    }
+
+    @Test("references and bearer challenges are read as the distribution spec writes them")
+    func parsing() throws {
+        let reference = try RegistryClient.Reference("localhost:5000/study/bone-density:1.0")
+        #expect(reference.registry == "localhost:5000" && reference.repository == "study/bone-density")
+        #expect(reference.tag == "1.0")
+        #expect(try RegistryClient.Reference("r.example.org/a/b").tag == "latest")
+        #expect(throws: RegistryClient.RegistryError.self) { try RegistryClient.Reference("no-repository") }
+        #expect(throws: RegistryClient.RegistryError.self) { try RegistryClient.Reference("r.example.org/Upper:1") }
+        let parameters = RegistryClient.challengeParameters(
+            #"realm="https://auth.example.org/token",service="registry.example.org",scope="repository:a/b:pull,push""#)
+        #expect(parameters["realm"] == "https://auth.example.org/token")
+        #expect(parameters["service"] == "registry.example.org")
+        #expect(parameters["scope"] == "repository:a/b:pull,push")
+        let location = try #require(URL(string: "http://r/v2/a/blobs/uploads/u?_state=abc%2Bdef"))
+        #expect(
+            RegistryClient.appending(location, "digest", "sha256:00").absoluteString
+                == "http://r/v2/a/blobs/uploads/u?_state=abc%2Bdef&digest=sha256:00")
+    }
+}
