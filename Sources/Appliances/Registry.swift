@@ -67,7 +67,8 @@ public final class RegistryClient: @unchecked Sendable {
         self.credentials = credentials
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 120
-        session = URLSession(configuration: configuration)
+        session = URLSession(
+            configuration: configuration, delegate: BasicChallengeAnswer(credentials: credentials), delegateQueue: nil)
     }
 
     // MARK: push
@@ -90,6 +91,7 @@ public final class RegistryClient: @unchecked Sendable {
             let manifest = try? JSONSerialization.jsonObject(with: manifestData) as? [String: Any],
             let config = manifest["config"] as? [String: Any], let layers = manifest["layers"] as? [[String: Any]]
         else { throw RegistryError("\(layout): manifest \(manifestDigest) is missing or unreadable") }
+        try await authenticate(reference, scope: pushScope(reference))
         var report = PushReport()
         for descriptor in [config] + layers {
             guard let digest = descriptor["digest"] as? String else { continue }
@@ -185,6 +187,7 @@ public final class RegistryClient: @unchecked Sendable {
 
     /// The manifest of `reference` (its bytes, checked against the digest the registry names).
     public func manifest(_ reference: Reference) async throws -> Data {
+        try await authenticate(reference, scope: pullScope(reference))
         var request = URLRequest(url: url(reference, "manifests/\(reference.tag)"))
         request.setValue(
             "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
@@ -199,6 +202,13 @@ public final class RegistryClient: @unchecked Sendable {
             throw RegistryError("\(reference): the manifest does not match its digest \(digest)")
         }
         return data
+    }
+
+    /// Asks `/v2/` first and answers its challenge, so that later requests (HEAD among them, whose 401 answers
+    /// FoundationNetworking does not finish reading) carry credentials from the start.
+    func authenticate(_ reference: Reference, scope: String) async throws {
+        let ping = URLRequest(url: URL(string: "\(scheme)://\(reference.registry)/v2/")!)
+        _ = try await send(ping, body: nil, scope: scope)
     }
 
     // MARK: requests
@@ -263,6 +273,10 @@ public final class RegistryClient: @unchecked Sendable {
                 return (data, response)
             } catch let error as RegistryError {
                 throw error
+            } catch let error as URLError where error.code == .cancelled || error.code == .userAuthenticationRequired {
+                throw RegistryError(
+                    "\(original.url?.host ?? "the registry") asks for credentials"
+                        + (credentials == nil ? " (give --user and --password-file)" : " and refused the ones given"))
             } catch {
                 lastError = error
                 guard attempt < attempts else { break }
@@ -348,5 +362,26 @@ public final class RegistryClient: @unchecked Sendable {
             result[key.lowercased()] = value
         }
         return result
+    }
+}
+
+/// Answers FoundationNetworking's authentication challenges (it raises one for a 401 with a Basic challenge, and
+/// waits for ever without a delegate): with the credentials when there are some, else by giving up, which the
+/// client turns into "the registry asks for credentials".
+final class BasicChallengeAnswer: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    let credentials: (user: String, password: String)?
+
+    init(credentials: (user: String, password: String)?) { self.credentials = credentials }
+
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
+        guard let credentials, challenge.previousFailureCount == 0 else {
+            completionHandler(.cancelAuthenticationChallenge, nil)
+            return
+        }
+        completionHandler(
+            .useCredential, URLCredential(user: credentials.user, password: credentials.password, persistence: .none))
     }
 }

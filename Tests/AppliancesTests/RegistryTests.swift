@@ -13,9 +13,17 @@ final class TestRegistry {
 
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-registry") }
 
-    init() throws {
+    /// The user the registry takes with `basicAuth`, and its password (a test credential, bcrypt-hashed below).
+    static let user = "tester"
+    static let password = "test-password"
+
+    init(basicAuth: Bool = false) throws {
         scratch = try Scratch()
         port = Int.random(in: 20_000..<40_000)
+        try scratch.write("htpasswd", "\(Self.user):$2b$05$ABCrLSzY7JXDX.P.p/PKueAaTjt/2WNkrz3trYwvuoYqfXNUuZkKm\n")
+        let auth =
+            basicAuth
+            ? "auth:\n  htpasswd:\n    realm: test-realm\n    path: \(scratch.path)/htpasswd\n" : ""
         let config = try scratch.write(
             "config.yml",
             """
@@ -25,6 +33,7 @@ final class TestRegistry {
               filesystem: { rootdirectory: \(scratch.path)/data }
             http:
               addr: 127.0.0.1:\(port)
+            \(auth)
             """)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
         process.arguments = ["serve", config]
@@ -106,6 +115,36 @@ struct RegistryTests {
         let inspect = try runProgram(
             "/usr/bin/skopeo", ["inspect", "--tls-verify=false", "docker://\(registry.host)/study/chunked:v1"])
         #expect(inspect.status == 0, "\(inspect.output)")
+        #expect(inspect.output.contains("\"Digest\": \"\(result.manifest.digest)\""), "\(inspect.output)")
+    }
+
+    @Test("basic authentication: without credentials a clear refusal, with wrong ones too, with the right ones a push")
+    func basicAuthentication() async throws {
+        let registry = try TestRegistry(basicAuth: true)
+        let (scratch, result) = try built()
+        let reference = try RegistryClient.Reference("\(registry.host)/study/demo:v1")
+        for (credentials, message) in [
+            (nil, "asks for credentials (give --user and --password-file)"),
+            ((TestRegistry.user, "wrong"), "asks for credentials and refused the ones given"),
+        ] as [((user: String, password: String)?, String)] {
+            do {
+                _ = try await RegistryClient(insecure: true, credentials: credentials).push(
+                    layout: scratch.path + "/out", tag: "v1", to: reference)
+                Issue.record("pushed without the right credentials")
+            } catch let error as RegistryClient.RegistryError {
+                #expect(error.description.hasSuffix(message), "\(error)")
+                #expect(!error.description.contains("wrong"), "a password in an error")
+            }
+        }
+        let client = RegistryClient(insecure: true, credentials: (TestRegistry.user, TestRegistry.password))
+        let report = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
+        #expect(report.manifest == result.manifest.digest && report.uploaded.count == 3)
+        let inspect = try runProgram(
+            "/usr/bin/skopeo",
+            [
+                "inspect", "--tls-verify=false", "--creds", "\(TestRegistry.user):\(TestRegistry.password)",
+                "docker://\(registry.host)/study/demo:v1",
+            ])
         #expect(inspect.output.contains("\"Digest\": \"\(result.manifest.digest)\""), "\(inspect.output)")
     }
 
