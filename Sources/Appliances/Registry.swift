@@ -57,16 +57,22 @@ public final class RegistryClient: @unchecked Sendable {
     public var attempts = 4
     /// Whether to try one PUT of the whole blob first (else chunks straight away).
     public var monolithic = true
+    /// Whole-blob uploads that failed and were started again (for tests and reports).
+    public private(set) var retriedUploads = 0
     /// Guards `tokenByScope` and `basicAllowed`.
     private let tokens = NSLock()
     private var tokenByScope: [String: String] = [:]
     private var basicAllowed = false
 
-    public init(insecure: Bool = false, credentials: (user: String, password: String)? = nil) {
+    /// `requestTimeout`: how long a connection may stay silent before the request fails (and is tried again). A
+    /// connection the registry drops mid-upload shows up only this way: FoundationNetworking does not report it.
+    public init(
+        insecure: Bool = false, credentials: (user: String, password: String)? = nil, requestTimeout: Double = 30
+    ) {
         scheme = insecure ? "http" : "https"
         self.credentials = credentials
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 120
+        configuration.timeoutIntervalForRequest = requestTimeout
         session = URLSession(
             configuration: configuration, delegate: BasicChallengeAnswer(credentials: credentials), delegateQueue: nil)
     }
@@ -132,15 +138,31 @@ public final class RegistryClient: @unchecked Sendable {
     func upload(_ file: URL, digest: String, to reference: Reference) async throws {
         let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
         if monolithic {
-            let location = try await startUpload(reference)
-            var put = URLRequest(url: Self.appending(location, "digest", digest))
-            put.httpMethod = "PUT"
-            put.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
-            put.setValue(String(size), forHTTPHeaderField: "Content-Length")
-            let (_, response) = try await send(put, body: .file(file), scope: pushScope(reference))
-            if response.statusCode == 201 { return }
-            guard [400, 405, 413, 416].contains(response.statusCode) || response.statusCode >= 500 else {
-                throw RegistryError("\(reference): upload of \(digest) refused (HTTP \(response.statusCode))")
+            // An upload cut off or refused with 5xx leaves its session in an unknown state: each try starts anew.
+            var delay = 0.5
+            for attempt in 1...attempts {
+                let location = try await startUpload(reference)
+                var put = URLRequest(url: Self.appending(location, "digest", digest))
+                put.httpMethod = "PUT"
+                put.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+                put.setValue(String(size), forHTTPHeaderField: "Content-Length")
+                let status: Int
+                do {
+                    status = try await send(put, body: .file(file), scope: pushScope(reference), tries: 1).1.statusCode
+                } catch let error as RegistryError where error.description.contains("asks for credentials") {
+                    throw error
+                } catch {
+                    status = 0
+                }
+                if status == 201 { return }
+                retriedUploads += 1
+                if [400, 405, 413, 416].contains(status) { break }  // not taken whole: chunks
+                guard status == 0 || status == 429 || status >= 500 else {
+                    throw RegistryError("\(reference): upload of \(digest) refused (HTTP \(status))")
+                }
+                guard attempt < attempts else { break }
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                delay *= 2
             }
         }
         // Chunked: PATCH each range, then PUT with the digest and no body.
@@ -246,9 +268,12 @@ public final class RegistryClient: @unchecked Sendable {
     }
 
     /// Sends with authentication (answering a 401's challenge once) and retries 429, 5xx and dropped connections.
-    func send(_ original: URLRequest, body: Body?, scope: String) async throws -> (Data, HTTPURLResponse) {
+    func send(_ original: URLRequest, body: Body?, scope: String, tries: Int? = nil) async throws -> (
+        Data, HTTPURLResponse
+    ) {
         var delay = 0.5
         var lastError: (any Error)?
+        let attempts = tries ?? self.attempts
         for attempt in 1...attempts {
             var request = original
             authorize(&request, scope: scope)
