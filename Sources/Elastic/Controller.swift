@@ -12,11 +12,6 @@ public struct LivePool: Sendable, Equatable {
     }
 
     public func queueName(_ instance: Int) -> String { "\(queuePrefix)\(instance)" }
-
-    public func instance(named name: String) -> Int? {
-        guard name.hasPrefix(queuePrefix) else { return nil }
-        return Int(name.dropFirst(queuePrefix.count))
-    }
 }
 
 /// What the live controller acts through: the queue it watches and the deployment whose pools it resizes.
@@ -145,16 +140,6 @@ public actor ElasticController {
         }
     }
 
-    /// Runs until cancelled.
-    public func run(period: Double) async {
-        while !Task.isCancelled {
-            await tick()
-            try? await Task.sleep(nanoseconds: UInt64(period * 1e9))
-        }
-        applying?.cancel()
-        await applying?.value
-    }
-
     /// Waits for the deployment change in progress, if any.
     public func settle() async { await applying?.value }
 
@@ -200,8 +185,7 @@ public actor ElasticController {
             }
         }
         for node in snapshot.nodes {
-            let running = snapshot.jobs.contains { $0.state == "RUNNING" && $0.nodes.contains(node.name) }
-            if running || !Self.usable(node) {
+            if snapshot.runningJobs(on: node.name) > 0 || !Self.usable(node) {
                 idleSince[node.name] = nil
             } else if idleSince[node.name] == nil {
                 idleSince[node.name] = now
@@ -236,11 +220,10 @@ public actor ElasticController {
         for (index, count) in decision.powerOn { wanted[pools[index].spec.name] = count }
         let before = queuedAdds
         queuedAdds = wanted.filter { $0.value > 0 }
-        for pool in pools {
+        for (index, pool) in pools.enumerated() {
             let count = queuedAdds[pool.spec.name, default: 0] - before[pool.spec.name, default: 0]
             guard count > 0 else { continue }
             // The waiting jobs this pool can take: the decision's latency is measured for those seen first now.
-            let index = pools.firstIndex { $0.spec.name == pool.spec.name } ?? 0
             let mine = snapshot.jobs.filter {
                 $0.waits && DeployctlPolicy.eligiblePools(for: $0.perNode, in: specs).contains(index)
             }
@@ -309,7 +292,6 @@ public actor ElasticController {
         retryAt = nil
         var wanted: [String: [Int]] = [:]
         var added: [String: [Int]] = [:]
-        var removed: [String: Set<Int>] = [:]
         for pool in pools {
             let name = pool.spec.name
             let leaving = queuedRemovals[name] ?? []
@@ -321,7 +303,6 @@ public actor ElasticController {
                 added[name, default: []].append(next)
             }
             wanted[name] = numbers.sorted()
-            removed[name] = leaving
         }
         queuedAdds = [:]
         queuedRemovals = [:]
@@ -375,8 +356,8 @@ public actor ElasticController {
     }
 
     /// The pools' specs with each node's resources as its registered nodes report them (a template's 8 CPUs may
-    /// be 2 on the machine that runs it): booting nodes are then counted at what they will really offer.
-    /// What a pool's nodes were seen to offer (kept after they are gone, for the next boots).
+    /// be 2 on the machine that runs it), kept after those nodes are gone: booting nodes are then counted at what
+    /// they will really offer.
     func effectiveSpecs(_ snapshot: QueueSnapshot, owner: [String: (pool: Int, instance: Int)]) -> [PoolSpec] {
         pools.enumerated().map { index, pool in
             var spec = pool.spec
@@ -405,7 +386,7 @@ public actor ElasticController {
                     state = "draining"
                 } else if booting[name]?[number] != nil || node == nil {
                     state = "booting"
-                } else if snapshot.jobs.contains(where: { $0.state == "RUNNING" && $0.nodes.contains(queueName) }) {
+                } else if snapshot.runningJobs(on: queueName) > 0 {
                     state = "busy"
                 } else {
                     state = "idle"

@@ -188,6 +188,11 @@ public struct QueueSnapshot: Sendable, Equatable {
         return names
     }
 
+    /// How many jobs run on the node now.
+    public func runningJobs(on node: String) -> Int {
+        jobs.count { $0.state == "RUNNING" && $0.nodes.contains(node) }
+    }
+
     /// The policy's view: each SLURM node in the pool `pool(name)` names (nodes of no pool are left out), the jobs
     /// that wait. Down or drained nodes are left out too: they take no jobs, so they are neither room nor idle.
     public func view(now: Double, pools: [PoolSpec], pool: (String) -> String?, idleSince: (String) -> Double?)
@@ -203,7 +208,7 @@ public struct QueueSnapshot: Sendable, Equatable {
             guard !["down", "drained", "draining", "fail", "failing"].contains(state), !flags.contains("DRAIN")
             else { continue }
             let booting = state == "unknown" || flags.contains("POWERING_UP") || flags.contains("NOT_RESPONDING")
-            let running = jobs.count { $0.state == "RUNNING" && $0.nodes.contains(node.name) }
+            let running = runningJobs(on: node.name)
             viewNodes.append(
                 ClusterView.Node(
                     id: index, pool: poolIndex, state: booting ? .booting : .up, requested: 0,
