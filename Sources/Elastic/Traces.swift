@@ -166,23 +166,25 @@ public enum OfflineBound {
         var total = 0.0
         for (pool, list) in events {
             let node = pools[pool].node
-            var seconds = 0.0
-            let sorted = list.sorted { ($0.time, $0.sign) < ($1.time, $1.sign) }
+            let maximum = pools[pool].maxNodes
             // The nodes needed over time, as steps (from this time on, this many).
             var steps: [(time: Double, count: Int)] = []
             var load = Resources.zero
-            for event in sorted {
+            for event in list.sorted(by: { ($0.time, $0.sign) < ($1.time, $1.sign) }) {
                 load = event.sign > 0 ? load + event.delta : load - event.delta
-                let count = min(Int(needed(load, node)), pools[pool].maxNodes)
+                let count = Int(needed(load, node))
                 if let last = steps.last, last.time == event.time {
                     steps[steps.count - 1].count = count
                 } else {
                     steps.append((event.time, count))
                 }
             }
+            // The plain integral of ⌈load / node⌉: no boots, no maximum.
+            let plain = zip(steps, steps.dropFirst()).reduce(0.0) { $0 + ($1.1.time - $1.0.time) * Double($1.0.count) }
             // Layer k is the k-th node: up while at least k are needed; each of its runs costs a boot unless the
             // gap before it is shorter than one (then the node stays up through the gap).
-            let layers = steps.map(\.count).max() ?? 0
+            var layered = 0.0
+            let layers = min(steps.map(\.count).max() ?? 0, maximum)
             for layer in stride(from: 1, through: layers, by: 1) {
                 var lastEnd: Double?
                 var start: Double?
@@ -191,33 +193,19 @@ public enum OfflineBound {
                     let ends = step.count < layer || index == steps.count - 1
                     guard ends, let began = start else { continue }
                     let end = step.time
-                    seconds += end - began
+                    layered += end - began
                     if let lastEnd {
-                        seconds += min(began - lastEnd, bootTime)
+                        layered += min(began - lastEnd, bootTime)
                     } else {
-                        seconds += bootTime
+                        layered += bootTime
                     }
                     lastEnd = end
                     start = nil
                 }
             }
-            total += max(seconds, integral(list, node))
+            total += max(layered, plain)
         }
         return total / 3600
-    }
-
-    /// ∫ ⌈load / node⌉ dt: the zero-wait bound without boots or the pool's maximum.
-    static func integral(_ list: [(time: Double, delta: Resources, sign: Int)], _ node: Resources) -> Double {
-        var seconds = 0.0
-        var load = Resources.zero
-        let sorted = list.sorted { ($0.time, $0.sign) < ($1.time, $1.sign) }
-        var previous = sorted.first?.time ?? 0
-        for event in sorted {
-            seconds += (event.time - previous) * needed(load, node)
-            previous = event.time
-            load = event.sign > 0 ? load + event.delta : load - event.delta
-        }
-        return seconds
     }
 
     static func needed(_ load: Resources, _ node: Resources) -> Double {
