@@ -238,14 +238,10 @@ struct Scale: AsyncParsableCommand {
             writeError("error: \(node) scales between \(low) and \(high) instances; \(wanted.count) is outside")
             throw ExitCode(2)
         }
-        var selection = InstanceSelection(json: record.counts)
-        selection.set(node, to: wanted)
-        guard let plan = replan(record, extra: extra, selection: selection, home: state.homeURL) else {
+        let backend = try state.provider(record.provider.isEmpty ? nil : record.provider)
+        guard let plan = try reselect(&record, [node: wanted], extra: extra, store: store, home: state.homeURL) else {
             throw ExitCode(2)
         }
-        let backend = try state.provider(record.provider.isEmpty ? nil : record.provider)
-        record.counts = selection.json
-        try store.update(record)
         try await Up.execute(
             name: deployment, plan: plan, previous: previous, store: store, provider: backend, options: options,
             format: format, home: state.homeURL)

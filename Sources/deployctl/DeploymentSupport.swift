@@ -194,6 +194,20 @@ func replan(
     return plan
 }
 
+/// Plans `record` again with `numbers` as these nodes' instance numbers and, when it plans, keeps them in the
+/// record and the store (`scale` and the elastic controller change a deployment this way).
+func reselect(
+    _ record: inout DeploymentRecord, _ numbers: [String: [Int]], extra: [String: String] = [:], store: StateStore,
+    home: URL, quiet: Bool = false
+) throws -> Plan? {
+    var selection = InstanceSelection(json: record.counts)
+    for (node, wanted) in numbers { selection.set(node, to: wanted) }
+    guard let plan = replan(record, extra: extra, selection: selection, home: home, quiet: quiet) else { return nil }
+    record.counts = selection.json
+    try store.update(record)
+    return plan
+}
+
 /// Prints progress on stderr: on a terminal a status line (steps done / total and what runs now) under the
 /// finished steps; otherwise one plain line per event.
 final class TerminalProgress: ProgressSink, Sendable {
@@ -286,17 +300,22 @@ func cancellableOnInterrupt<T: Sendable>(
 
 /// A deployment name from a template file name: lower-case letters, digits and dashes.
 func defaultDeploymentName(_ template: String) -> String {
-    let base = URL(fileURLWithPath: template).deletingPathExtension().lastPathComponent.lowercased()
+    let name = dashed(URL(fileURLWithPath: template).deletingPathExtension().lastPathComponent.lowercased())
+    return name.isEmpty ? "deployment" : name
+}
+
+/// ASCII letters and digits kept, every run of anything else one dash, none at either end (`cpu_worker[2]` →
+/// `cpu-worker-2`): deployment names from file names, SLURM node names from instances as the recipes make them.
+func dashed(_ text: String) -> String {
     var name = ""
-    for character in base {
+    for character in text {
         if character.isASCII && (character.isLetter || character.isNumber) {
             name.append(character)
         } else if !name.hasSuffix("-") {
             name.append("-")
         }
     }
-    return name.trimmingCharacters(in: CharacterSet(charactersIn: "-")).isEmpty
-        ? "deployment" : name.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+    return name.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
 }
 
 /// Deployment names: 1–40 of `a-z 0-9 -`, starting with a letter (they end up in resource names and tags).

@@ -161,7 +161,7 @@ struct ElasticLayout {
             if case .array(let list)? = policy["targets"] {
                 targets += list.compactMap { if case .string(let name) = $0 { name } else { nil } }
             }
-            if case .string(let text)? = policy["properties"]?["idle_timeout"], let value = Self.seconds(text) {
+            if case .string(let text)? = policy["properties"]?["idle_timeout"], let value = scalarUnitSeconds(text) {
                 settings.idleTime = value
             }
             if case .int(let value)? = policy["properties"]?["max_concurrent_boots"] {
@@ -178,7 +178,7 @@ struct ElasticLayout {
                 }
                 continue
             }
-            pools.append(LivePool(spec: spec, queuePrefix: Self.slurmName(worker) + "-"))
+            pools.append(LivePool(spec: spec, queuePrefix: dashed(worker) + "-"))
         }
         guard !pools.isEmpty else {
             throw LayoutError(description: "no scalable Compute node hosts a SLURM worker: nothing to scale")
@@ -186,26 +186,6 @@ struct ElasticLayout {
         self.pools = pools
     }
 
-    /// The SLURM node name the recipes give an instance (`cpu_slurm_worker[2]` → `cpu-slurm-worker-2`).
-    static func slurmName(_ text: String) -> String {
-        var name = ""
-        for character in text {
-            if character.isASCII && (character.isLetter || character.isNumber) {
-                name.append(character)
-            } else if name.last != "-" {
-                name.append("-")
-            }
-        }
-        return name.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
-    }
-
-    /// A TOSCA scalar-unit.time ("10 m", "90 s", "1 h") in seconds.
-    static func seconds(_ text: String) -> Double? {
-        let parts = text.split(separator: " ")
-        guard parts.count == 2, let value = Double(parts[0]) else { return nil }
-        let factors: [String: Double] = ["d": 86_400, "h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9]
-        return factors[parts[1].lowercased()].map { value * $0 }
-    }
 }
 
 /// The controller's hands: SLURM's JSON over SSH on the controller host, and deployment changes through the
@@ -292,13 +272,9 @@ final class DeploymentBackend: ElasticBackend {
         guard var record = try store.deployment(named: deployment),
             let previous = replan(record, home: context.homeURL, quiet: true)
         else { throw BackendError(description: "\(deployment) no longer plans") }
-        var selection = InstanceSelection(json: record.counts)
-        for (node, numbers) in wanted { selection.set(node, to: numbers) }
-        guard let plan = replan(record, selection: selection, home: context.homeURL, quiet: true) else {
-            throw BackendError(description: "\(deployment) does not plan with \(selection.json)")
+        guard let plan = try reselect(&record, wanted, store: store, home: context.homeURL, quiet: true) else {
+            throw BackendError(description: "\(deployment) does not plan with these instances: \(wanted)")
         }
-        record.counts = selection.json
-        try store.update(record)
         let deployer = Deployer(store: store, provider: provider, options: options)
         let result = try await deployer.up(deployment: deployment, plan: plan, previous: previous)
         guard result.status == .deployed else {

@@ -1,3 +1,9 @@
+/// A TOSCA scalar-unit.time (`10 m`, `90 s`, `1 h`) in seconds; nil when the text is not one.
+public func scalarUnitSeconds(_ text: String) -> Double? {
+    if case .success(let value) = ScalarUnit.parse(text, kind: .time) { return value.base }
+    return nil
+}
+
 /// TOSCA scalar-unit values (`10 GB`, `500 ms`, `2.4 GHz`, `1 Gbps`) normalised to a base unit for comparison.
 struct ScalarUnit: Sendable, Equatable {
     enum Kind: String, Sendable {
