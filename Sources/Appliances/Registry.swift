@@ -57,8 +57,6 @@ public final class RegistryClient: @unchecked Sendable {
     public var attempts = 4
     /// Whether to try one PUT of the whole blob first (else chunks straight away).
     public var monolithic = true
-    /// Whole-blob uploads that failed and were started again (for tests and reports).
-    public private(set) var retriedUploads = 0
     /// Guards `tokenByScope` and `basicAllowed`.
     private let tokens = NSLock()
     private var tokenByScope: [String: String] = [:]
@@ -155,7 +153,6 @@ public final class RegistryClient: @unchecked Sendable {
                     status = 0
                 }
                 if status == 201 { return }
-                retriedUploads += 1
                 if [400, 405, 413, 416].contains(status) { break }  // not taken whole: chunks
                 guard status == 0 || status == 429 || status >= 500 else {
                     throw RegistryError("\(reference): upload of \(digest) refused (HTTP \(status))")
