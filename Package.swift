@@ -63,6 +63,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Data staging: DICOM Part 10, PS3.15 anonymisation, DICOMweb, NIfTI conversion, sealed volumes.
+        // Depends on nothing of ours.
+        .target(
+            name: "Staging",
+            dependencies: [
+                "CArchiveSupport",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // Elastic worker pools: scaling policies, the simulator and its traces. Depends on nothing of ours.
         .target(
             name: "Elastic",
@@ -76,6 +86,7 @@ let package = Package(
                 "Orchestrator",
                 "Elastic",
                 "Appliances",
+                "Staging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -100,6 +111,11 @@ let package = Package(
         .testTarget(
             name: "AppliancesTests",
             dependencies: ["Appliances", "TestBeds"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "StagingTests",
+            dependencies: ["Staging", "TestBeds"],
             swiftSettings: strict
         ),
         .testTarget(
