@@ -1,0 +1,249 @@
+/// A DICOM Part 10 file: its file meta information and its data set.
+public struct DICOMFile: Sendable, Equatable {
+    public var meta: DataSet
+    public var dataset: DataSet
+
+    public init(meta: DataSet, dataset: DataSet) {
+        self.meta = meta
+        self.dataset = dataset
+    }
+
+    public var transferSyntax: String { meta.string(.transferSyntaxUID) ?? TransferSyntax.implicitLittle }
+}
+
+/// Transfer syntax UIDs this reader knows by name; other (compressed) syntaxes are explicit VR little endian with
+/// encapsulated pixel data, which is passed through.
+public enum TransferSyntax {
+    public static let implicitLittle = "1.2.840.10008.1.2"
+    public static let explicitLittle = "1.2.840.10008.1.2.1"
+    public static let deflatedExplicitLittle = "1.2.840.10008.1.2.1.99"
+    public static let explicitBig = "1.2.840.10008.1.2.2"
+}
+
+/// Reads and writes Part 10 files: explicit and implicit VR little endian and explicit VR big endian in;
+/// sequences and items of defined and undefined length; encapsulated pixel data kept as read. Files are written
+/// explicit VR little endian (or in their compressed syntax, untouched), with the file meta rewritten from the data
+/// set: SOP class and instance, transfer syntax, this implementation's UID.
+public enum Part10 {
+    /// deployctl's implementation class UID (a 2.25 UUID-derived UID) and version name.
+    public static let implementationClassUID = "2.25.238310431945018046163853935937461651231"
+    public static let implementationVersionName = "DEPLOYCTL_1"
+
+    public static func read(_ bytes: [UInt8], path: String) throws(StagingError) -> DICOMFile {
+        guard bytes.count >= 132, bytes[128..<132].elementsEqual("DICM".utf8) else {
+            throw StagingError(.malformed, "\(path): not a DICOM Part 10 file (no DICM prefix after the preamble)")
+        }
+        var meta = Parser(bytes: bytes, offset: 132, explicit: true, little: true, path: path)
+        let metaSet = try meta.dataSet(until: nil, stopAtGroupChange: 0x0002)
+        let syntax = metaSet.string(.transferSyntaxUID) ?? TransferSyntax.explicitLittle
+        if syntax == TransferSyntax.deflatedExplicitLittle {
+            throw StagingError(.malformed, "\(path): deflated transfer syntax is not supported")
+        }
+        var body = Parser(
+            bytes: bytes, offset: meta.offset, explicit: syntax != TransferSyntax.implicitLittle,
+            little: syntax != TransferSyntax.explicitBig, path: path)
+        let dataset = try body.dataSet(until: nil, stopAtGroupChange: nil)
+        return DICOMFile(meta: metaSet, dataset: dataset)
+    }
+
+    /// The file's bytes: preamble, rewritten file meta, then the data set in the output transfer syntax.
+    public static func write(_ file: DICOMFile) -> [UInt8] {
+        let syntax = outputSyntax(for: file.transferSyntax)
+        var meta = DataSet()
+        meta[.fileMetaInformationVersion] = Element(.fileMetaInformationVersion, .OB, .bytes([0, 1]))
+        meta.set(.mediaStorageSOPClassUID, file.dataset.string(.sopClassUID) ?? "", vr: .UI)
+        meta.set(.mediaStorageSOPInstanceUID, file.dataset.string(.sopInstanceUID) ?? "", vr: .UI)
+        meta.set(.transferSyntaxUID, syntax, vr: .UI)
+        meta.set(.implementationClassUID, implementationClassUID, vr: .UI)
+        meta.set(.implementationVersionName, implementationVersionName, vr: .SH)
+        var metaBytes: [UInt8] = []
+        for element in meta.sorted { encode(element, into: &metaBytes) }
+        var out = [UInt8](repeating: 0, count: 128)
+        out += Array("DICM".utf8)
+        encode(
+            Element(.fileMetaInformationGroupLength, .UL, .bytes(le32(UInt32(metaBytes.count)))), into: &out)
+        out += metaBytes
+        for element in file.dataset.sorted where element.tag.group > 0x0002 && !element.tag.isGroupLength {
+            encode(element, into: &out)
+        }
+        return out
+    }
+
+    /// Compressed syntaxes stay as they are; the uncompressed ones become explicit VR little endian.
+    static func outputSyntax(for syntax: String) -> String {
+        [TransferSyntax.implicitLittle, TransferSyntax.explicitLittle, TransferSyntax.explicitBig].contains(syntax)
+            ? TransferSyntax.explicitLittle : syntax
+    }
+
+    static func encode(_ element: Element, into out: inout [UInt8]) {
+        var vr = element.vr
+        out += le16(element.tag.group) + le16(element.tag.element)
+        switch element.value {
+        case .bytes(var bytes):
+            if bytes.count % 2 == 1 { bytes.append(vr.padding) }
+            if !vr.hasLongLength && bytes.count > 0xFFFF { vr = .UN }
+            header(vr, length: UInt32(bytes.count), into: &out)
+            out += bytes
+        case .sequence(let items):
+            header(.SQ, length: 0xFFFF_FFFF, into: &out)
+            for item in items {
+                out += le16(0xFFFE) + le16(0xE000) + le32(0xFFFF_FFFF)
+                for child in item.sorted where !child.tag.isGroupLength { encode(child, into: &out) }
+                out += le16(0xFFFE) + le16(0xE00D) + le32(0)
+            }
+            out += le16(0xFFFE) + le16(0xE0DD) + le32(0)
+        case .encapsulated(let fragments):
+            header(vr, length: 0xFFFF_FFFF, into: &out)
+            out += fragments
+            out += le16(0xFFFE) + le16(0xE0DD) + le32(0)
+        }
+    }
+
+    static func header(_ vr: VR, length: UInt32, into out: inout [UInt8]) {
+        out += Array(vr.rawValue.utf8)
+        if vr.hasLongLength {
+            out += [0, 0] + le32(length)
+        } else {
+            out += le16(UInt16(length))
+        }
+    }
+
+    static func le16(_ value: UInt16) -> [UInt8] { [UInt8(value & 0xFF), UInt8(value >> 8)] }
+    static func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8((value >> (8 * $0)) & 0xFF) } }
+}
+
+/// A cursor over a file's bytes in one encoding.
+struct Parser {
+    let bytes: [UInt8]
+    var offset: Int
+    let explicit: Bool
+    let little: Bool
+    let path: String
+
+    func fail(_ what: String) -> StagingError {
+        StagingError(.malformed, "\(path): \(what) at byte \(offset)")
+    }
+
+    mutating func u16() throws(StagingError) -> UInt16 {
+        guard offset + 2 <= bytes.count else { throw fail("file ends inside an element") }
+        let a = UInt16(bytes[offset])
+        let b = UInt16(bytes[offset + 1])
+        offset += 2
+        return little ? a | b << 8 : a << 8 | b
+    }
+
+    mutating func u32() throws(StagingError) -> UInt32 {
+        let a = UInt32(try u16())
+        let b = UInt32(try u16())
+        return little ? a | b << 16 : a << 16 | b
+    }
+
+    mutating func tag() throws(StagingError) -> Tag { Tag(try u16(), try u16()) }
+
+    /// Elements until `end` (a defined length), an item delimiter, or the end of the file; `stopAtGroupChange`
+    /// ends the file meta at the first element outside group 0002.
+    mutating func dataSet(until end: Int?, stopAtGroupChange group: UInt16?) throws(StagingError) -> DataSet {
+        var set = DataSet()
+        while offset < (end ?? bytes.count) {
+            if let group {
+                guard offset + 2 <= bytes.count else { break }
+                let next = UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+                if next != group { break }
+            }
+            let start = offset
+            let tag = try self.tag()
+            if tag == .itemDelimitation {
+                _ = try u32()
+                return set
+            }
+            if tag.group == 0xFFFE {
+                offset = start
+                throw fail("unexpected item tag \(tag)")
+            }
+            let element = try self.element(tag)
+            set[tag] = element
+        }
+        if let end, offset != end { throw fail("an item's length does not match its contents") }
+        return set
+    }
+
+    mutating func element(_ tag: Tag) throws(StagingError) -> Element {
+        var vr: VR
+        let length: UInt32
+        if explicit {
+            guard offset + 2 <= bytes.count else { throw fail("file ends inside \(tag)") }
+            let code = String(decoding: bytes[offset..<offset + 2], as: UTF8.self)
+            offset += 2
+            guard let known = VR(rawValue: code) else { throw fail("unknown VR '\(code)' for \(tag)") }
+            vr = known
+            if vr.hasLongLength {
+                offset += 2
+                length = try u32()
+            } else {
+                length = UInt32(try u16())
+            }
+        } else {
+            vr = DICOMDictionary.vr(of: tag)
+            length = try u32()
+        }
+        if length == 0xFFFF_FFFF {
+            if tag == .pixelData { return Element(tag, vr == .OW ? .OB : vr, .encapsulated(try fragments(tag))) }
+            if vr == .SQ { return Element(tag, .SQ, .sequence(try items(until: nil))) }
+            if vr == .UN {
+                // An undefined-length UN is a sequence encoded implicit VR little endian (PS3.5 §6.2.2).
+                var inner = Parser(bytes: bytes, offset: offset, explicit: false, little: true, path: path)
+                let items = try inner.items(until: nil)
+                offset = inner.offset
+                return Element(tag, .SQ, .sequence(items))
+            }
+            throw fail("undefined length on \(tag) (\(vr.rawValue))")
+        }
+        let count = Int(length)
+        guard offset + count <= bytes.count else { throw fail("\(tag) is longer than the file") }
+        if vr == .SQ { return Element(tag, .SQ, .sequence(try items(until: offset + count))) }
+        var value = Array(bytes[offset..<offset + count])
+        offset += count
+        if !little && vr.wordSize > 1 { Self.swap(&value, wordSize: vr.wordSize) }
+        return Element(tag, vr, .bytes(value))
+    }
+
+    /// Items of a sequence, until `end` or a sequence delimiter.
+    mutating func items(until end: Int?) throws(StagingError) -> [DataSet] {
+        var items: [DataSet] = []
+        while offset < (end ?? bytes.count) {
+            let tag = try self.tag()
+            let length = try u32()
+            if tag == .sequenceDelimitation { return items }
+            guard tag == .item else { throw fail("expected an item in a sequence, found \(tag)") }
+            if length == 0xFFFF_FFFF {
+                items.append(try dataSet(until: nil, stopAtGroupChange: nil))
+            } else {
+                guard offset + Int(length) <= bytes.count else { throw fail("an item is longer than the file") }
+                items.append(try dataSet(until: offset + Int(length), stopAtGroupChange: nil))
+            }
+        }
+        if end == nil { throw fail("a sequence has no delimiter") }
+        return items
+    }
+
+    /// The raw items of encapsulated pixel data, up to (not including) its sequence delimiter.
+    mutating func fragments(_ tag: Tag) throws(StagingError) -> [UInt8] {
+        let start = offset
+        while true {
+            let here = offset
+            let item = try self.tag()
+            let length = Int(try u32())
+            if item == .sequenceDelimitation { return Array(bytes[start..<here]) }
+            guard item == .item, offset + length <= bytes.count else { throw fail("broken fragment in \(tag)") }
+            offset += length
+        }
+    }
+
+    static func swap(_ value: inout [UInt8], wordSize: Int) {
+        var index = 0
+        while index + wordSize <= value.count {
+            value[index..<index + wordSize].reverse()
+            index += wordSize
+        }
+    }
+}
