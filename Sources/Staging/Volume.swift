@@ -100,7 +100,7 @@ public struct Volume: Sendable {
         let data = FileManager.default.contents(atPath: manifestPath) ?? Data()
         let digest = Crypto.hex(Crypto.sha256(data))
         if info.state == .sealed {
-            guard info.digest == digest else {
+            guard info.digest == "sha256:" + digest else {
                 throw StagingError(.volume, "\(path): the manifest changed after the volume was sealed")
             }
             return info
