@@ -9,8 +9,9 @@ RELEASE_BIN := .build/release/deployctl
 # What the build and tests need, installed when missing: SQLite for the state store (GRDB) and libssh2 for the
 # SSH provider (apt), and ansible-core for playbook operations (PyPI). The `local` provider's nodes share this
 # machine's /usr, so what the recipes install on a node comes from here: SLURM and munge (recipes/slurm-*.yml)
-# and the workloads' Python stack (recipes/workload-runtime.yml).
-SYSTEM_PACKAGES := iproute2 util-linux openssh-server openssh-client libsqlite3-dev zlib1g-dev libssl-dev skopeo umoci libarchive-tools docker-registry libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel
+# and the workloads' Python stack (recipes/workload-runtime.yml). Volume staging converts with dcm2niix (PyPI's
+# static build) and is tested against a real Orthanc PACS with DICOMweb; dcmtk's dcmdump checks written files.
+SYSTEM_PACKAGES := iproute2 util-linux openssh-server openssh-client libsqlite3-dev zlib1g-dev libssl-dev skopeo umoci libarchive-tools docker-registry libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel orthanc orthanc-dicomweb dcmtk libcurl4-openssl-dev
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -19,6 +20,11 @@ deps:
 	fi
 	@command -v ansible-playbook >/dev/null 2>&1 || { \
 		echo "installing ansible-core (playbook operations)"; python3 -m pip install -q ansible-core; }
+	@command -v dcm2niix >/dev/null 2>&1 || { \
+		echo "installing dcm2niix (DICOM to NIfTI for volume staging)"; python3 -m pip install -q dcm2niix; }
+	@python3 -c 'import pydicom, nibabel, numpy' 2>/dev/null || { \
+		echo "installing pydicom, nibabel, numpy (the staging tests' synthetic studies and NIfTI checks)"; \
+		python3 -m pip install -q pydicom nibabel numpy; }
 
 build: deps
 	$(SWIFT) build

@@ -1,4 +1,4 @@
-// zlib (gzip layers) and OpenSSL's libcrypto (SHA-256 digests) for the Appliances module.
+// zlib (gzip layers) and OpenSSL's libcrypto (SHA-256 digests) for the Appliances and Staging modules.
 #include <zlib.h>
 #include <openssl/evp.h>
 
@@ -10,3 +10,9 @@ static inline int dctl_deflate_init_gzip(z_stream *stream, int level) {
 static inline int dctl_inflate_init_gzip(z_stream *stream) {
     return inflateInit2(stream, 15 + 16);
 }
+
+#ifdef __linux__
+// syncfs(2) is declared only under _GNU_SOURCE; Staging flushes a staged series with one call.
+extern int syncfs(int fd);
+static inline int dctl_syncfs(int fd) { return syncfs(fd); }
+#endif

@@ -141,9 +141,9 @@ public struct DirectorySource: SeriesSource {
         var paths: [String] = []
         while let relative = walker?.nextObject() as? String { paths.append(root + "/" + relative) }
         for path in paths.sorted() {
-            guard let data = FileManager.default.contents(atPath: path), data.count > 132 else { continue }
-            let file: DICOMFile
-            do { file = try Part10.read(Array(data), path: path) } catch { continue }
+            // Everything the listing and the selection look at comes before (0020,000F).
+            guard !Volume.isDirectory(path), let file = try? Part10.readHeader(path: path, stop: Tag(0x0020, 0x000F))
+            else { continue }
             let set = file.dataset
             guard selection.isEmpty || selection.matches(set),
                 let patient = set.string(.patientID), let study = set.string(.studyInstanceUID),

@@ -78,6 +78,7 @@ public struct Anonymiser: Sendable {
 
     func apply(_ set: DataSet, _ context: Context) -> DataSet {
         var out = DataSet()
+        out.elements.reserveCapacity(set.elements.count + 6)
         for element in set.elements.values where !element.tag.isPrivate && !element.tag.isGroupLength {
             var element = element
             switch ConfidentialityProfile.action(element.tag, vr: element.vr, options: options) {

@@ -1,8 +1,18 @@
+import Foundation
+
 /// Keyed pseudonyms: HMAC-SHA-256 under the project's secret, so the same patient, study, series or instance gets
 /// the same replacement in every run of the same project, and another project (another secret) gets unrelated
 /// ones. Nothing here can be reversed without the secret.
 public struct Pseudonyms: Sendable {
     let key: [UInt8]
+    let memo = Memo()
+
+    /// UIDs already mapped: a study's, series' and frame of reference's UIDs recur in every instance.
+    final class Memo: @unchecked Sendable {
+        // `uids` is only touched with `lock` held.
+        let lock = NSLock()
+        var uids: [String: String] = [:]
+    }
 
     /// The secret must be at least 16 bytes (a file of random bytes or a long passphrase).
     public init(secret: [UInt8]) throws(StagingError) {
@@ -31,6 +41,19 @@ public struct Pseudonyms: Sendable {
 
     /// A replacement UID under the 2.25 root (PS3.5 §B.2): the decimal of the first 128 bits of the keyed MAC.
     public func uid(_ original: String) -> String {
+        memo.lock.lock()
+        let known = memo.uids[original]
+        memo.lock.unlock()
+        if let known { return known }
+        let mapped = computeUID(original)
+        memo.lock.lock()
+        if memo.uids.count > 100_000 { memo.uids.removeAll() }
+        memo.uids[original] = mapped
+        memo.lock.unlock()
+        return mapped
+    }
+
+    func computeUID(_ original: String) -> String {
         var digits = Array(mac("uid", original).prefix(16))
         var decimal: [UInt8] = []
         while digits.contains(where: { $0 != 0 }) {

@@ -59,6 +59,17 @@ public struct DataSet: Sendable, Equatable {
 
     public var sorted: [Element] { elements.values.sorted { $0.tag < $1.tag } }
 
+    /// About the bytes the data set takes written (value bytes plus headers; sequences counted roughly).
+    var encodedSizeEstimate: Int {
+        elements.values.reduce(0) { total, element in
+            switch element.value {
+            case .bytes(let bytes): total + bytes.count + 12
+            case .encapsulated(let bytes): total + bytes.count + 20
+            case .sequence(let items): total + 20 + items.reduce(0) { $0 + $1.encodedSizeEstimate + 16 }
+            }
+        }
+    }
+
     public func string(_ tag: Tag) -> String? { elements[tag]?.string }
 
     /// Sets a string attribute (the VR from the dictionary unless given).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A DICOM Part 10 file: its file meta information and its data set.
 public struct DICOMFile: Sendable, Equatable {
     public var meta: DataSet
@@ -29,7 +31,8 @@ public enum Part10 {
     public static let implementationClassUID = "2.25.238310431945018046163853935937461651231"
     public static let implementationVersionName = "DEPLOYCTL_1"
 
-    public static func read(_ bytes: [UInt8], path: String) throws(StagingError) -> DICOMFile {
+    /// Reads a whole file; with `stop`, the data set ends before the first top-level attribute at or past it.
+    public static func read(_ bytes: [UInt8], path: String, stop: Tag? = nil) throws(StagingError) -> DICOMFile {
         guard bytes.count >= 132, bytes[128..<132].elementsEqual("DICM".utf8) else {
             throw StagingError(.malformed, "\(path): not a DICOM Part 10 file (no DICM prefix after the preamble)")
         }
@@ -42,8 +45,21 @@ public enum Part10 {
         var body = Parser(
             bytes: bytes, offset: meta.offset, explicit: syntax != TransferSyntax.implicitLittle,
             little: syntax != TransferSyntax.explicitBig, path: path)
-        let dataset = try body.dataSet(until: nil, stopAtGroupChange: nil)
+        let dataset = try body.dataSet(until: nil, stopAtGroupChange: nil, stop: stop)
         return DICOMFile(meta: metaSet, dataset: dataset)
+    }
+
+    /// The attributes before `stop` (by default the pixel data), read from the file's first 16 KiB when they fit
+    /// (the whole file otherwise): what listing a directory of instances needs, without reading their pixels.
+    public static func readHeader(path: String, stop: Tag = .pixelData) throws(StagingError) -> DICOMFile {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StagingError(.malformed, "\(path): cannot be read")
+        }
+        defer { try? handle.close() }
+        let prefix = Array((try? handle.read(upToCount: 16 << 10)) ?? Data())
+        if let file = try? read(prefix, path: path, stop: stop) { return file }
+        let rest = Array((try? handle.readToEnd()) ?? Data())
+        return try read(prefix + rest, path: path, stop: stop)
     }
 
     /// The file's bytes: preamble, rewritten file meta, then the data set in the output transfer syntax.
@@ -58,11 +74,14 @@ public enum Part10 {
         meta.set(.implementationVersionName, implementationVersionName, vr: .SH)
         var metaBytes: [UInt8] = []
         for element in meta.sorted { encode(element, into: &metaBytes) }
-        var out = [UInt8](repeating: 0, count: 128)
-        out += Array("DICM".utf8)
-        encode(
-            Element(.fileMetaInformationGroupLength, .UL, .bytes(le32(UInt32(metaBytes.count)))), into: &out)
-        out += metaBytes
+        var out: [UInt8] = []
+        out.reserveCapacity(file.dataset.encodedSizeEstimate + metaBytes.count + 256)
+        out.append(contentsOf: repeatElement(0, count: 128))
+        out.append(contentsOf: "DICM".utf8)
+        var length: [UInt8] = []
+        append32(UInt32(metaBytes.count), to: &length)
+        encode(Element(.fileMetaInformationGroupLength, .UL, .bytes(length)), into: &out)
+        out.append(contentsOf: metaBytes)
         for element in file.dataset.sorted where element.tag.group > 0x0002 && !element.tag.isGroupLength {
             encode(element, into: &out)
         }
@@ -77,39 +96,56 @@ public enum Part10 {
 
     static func encode(_ element: Element, into out: inout [UInt8]) {
         var vr = element.vr
-        out += le16(element.tag.group) + le16(element.tag.element)
+        append16(element.tag.group, to: &out)
+        append16(element.tag.element, to: &out)
         switch element.value {
-        case .bytes(var bytes):
-            if bytes.count % 2 == 1 { bytes.append(vr.padding) }
-            if !vr.hasLongLength && bytes.count > 0xFFFF { vr = .UN }
-            header(vr, length: UInt32(bytes.count), into: &out)
-            out += bytes
+        case .bytes(let bytes):
+            let padded = bytes.count % 2 == 1
+            let count = bytes.count + (padded ? 1 : 0)
+            if !vr.hasLongLength && count > 0xFFFF { vr = .UN }
+            header(vr, length: UInt32(count), into: &out)
+            out.append(contentsOf: bytes)
+            if padded { out.append(vr.padding) }
         case .sequence(let items):
             header(.SQ, length: 0xFFFF_FFFF, into: &out)
             for item in items {
-                out += le16(0xFFFE) + le16(0xE000) + le32(0xFFFF_FFFF)
+                delimiter(0xE000, length: 0xFFFF_FFFF, into: &out)
                 for child in item.sorted where !child.tag.isGroupLength { encode(child, into: &out) }
-                out += le16(0xFFFE) + le16(0xE00D) + le32(0)
+                delimiter(0xE00D, length: 0, into: &out)
             }
-            out += le16(0xFFFE) + le16(0xE0DD) + le32(0)
+            delimiter(0xE0DD, length: 0, into: &out)
         case .encapsulated(let fragments):
             header(vr, length: 0xFFFF_FFFF, into: &out)
-            out += fragments
-            out += le16(0xFFFE) + le16(0xE0DD) + le32(0)
+            out.append(contentsOf: fragments)
+            delimiter(0xE0DD, length: 0, into: &out)
         }
+    }
+
+    static func delimiter(_ element: UInt16, length: UInt32, into out: inout [UInt8]) {
+        append16(0xFFFE, to: &out)
+        append16(element, to: &out)
+        append32(length, to: &out)
     }
 
     static func header(_ vr: VR, length: UInt32, into out: inout [UInt8]) {
-        out += Array(vr.rawValue.utf8)
+        out.append(contentsOf: vr.rawValue.utf8)
         if vr.hasLongLength {
-            out += [0, 0] + le32(length)
+            append16(0, to: &out)
+            append32(length, to: &out)
         } else {
-            out += le16(UInt16(length))
+            append16(UInt16(length), to: &out)
         }
     }
 
-    static func le16(_ value: UInt16) -> [UInt8] { [UInt8(value & 0xFF), UInt8(value >> 8)] }
-    static func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8((value >> (8 * $0)) & 0xFF) } }
+    static func append16(_ value: UInt16, to out: inout [UInt8]) {
+        out.append(UInt8(value & 0xFF))
+        out.append(UInt8(value >> 8))
+    }
+
+    static func append32(_ value: UInt32, to out: inout [UInt8]) {
+        append16(UInt16(value & 0xFFFF), to: &out)
+        append16(UInt16(value >> 16), to: &out)
+    }
 }
 
 /// A cursor over a file's bytes in one encoding.
@@ -142,8 +178,11 @@ struct Parser {
 
     /// Elements until `end` (a defined length), an item delimiter, or the end of the file; `stopAtGroupChange`
     /// ends the file meta at the first element outside group 0002.
-    mutating func dataSet(until end: Int?, stopAtGroupChange group: UInt16?) throws(StagingError) -> DataSet {
+    mutating func dataSet(
+        until end: Int?, stopAtGroupChange group: UInt16?, stop: Tag? = nil
+    ) throws(StagingError) -> DataSet {
         var set = DataSet()
+        set.elements.reserveCapacity(end == nil ? 96 : 8)
         while offset < (end ?? bytes.count) {
             if let group {
                 guard offset + 2 <= bytes.count else { break }
@@ -160,6 +199,10 @@ struct Parser {
                 offset = start
                 throw fail("unexpected item tag \(tag)")
             }
+            if let stop, tag >= stop {
+                offset = start
+                return set
+            }
             let element = try self.element(tag)
             set[tag] = element
         }
@@ -172,9 +215,11 @@ struct Parser {
         let length: UInt32
         if explicit {
             guard offset + 2 <= bytes.count else { throw fail("file ends inside \(tag)") }
-            let code = String(decoding: bytes[offset..<offset + 2], as: UTF8.self)
+            let code = UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+            guard let known = VR.byCode[code] else {
+                throw fail("unknown VR '\(String(decoding: bytes[offset..<offset + 2], as: UTF8.self))' for \(tag)")
+            }
             offset += 2
-            guard let known = VR(rawValue: code) else { throw fail("unknown VR '\(code)' for \(tag)") }
             vr = known
             if vr.hasLongLength {
                 offset += 2

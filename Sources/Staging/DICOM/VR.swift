@@ -29,5 +29,12 @@ public enum VR: String, Sendable, CaseIterable {
         }
     }
 
+    /// VRs by their two characters as a big-endian 16-bit code (explicit VR parsing without building strings).
+    static let byCode: [UInt16: VR] = Dictionary(
+        uniqueKeysWithValues: allCases.map { vr in
+            let bytes = Array(vr.rawValue.utf8)
+            return (UInt16(bytes[0]) << 8 | UInt16(bytes[1]), vr)
+        })
+
     var padding: UInt8 { isString && self != .UI ? 0x20 : 0 }
 }

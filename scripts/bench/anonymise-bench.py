@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Anonymisation throughput and memory: deployctl against PyPI's dicom-anonymizer, side by side, in one run.
+
+usage: anonymise-bench.py [DEPLOYCTL] [--rows 512] [--cols 512] [--slices 60] [--patients 1,4]
+
+For each study count, synth-ct.py writes the same synthetic CT studies (2 series of SLICES slices per patient,
+ROWS x COLS, planted identifiers); then each tool anonymises the whole directory once, as a fresh process:
+  deployctl volume stage --no-nifti (anonymise, write Part 10, sha256 every file, manifest), and
+  dicom-anonymizer IN OUT (pydicom; installed into scripts/bench/.venv from PyPI).
+Prints instances/s for both, the ratio (target >= 20x) and each process's peak RSS (from wait4), which must stay
+flat as the number of studies grows. Standard library only, apart from the venv."""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent.parent
+VENV_DIR = BENCH_DIR / ".venv"
+TARGET_RATIO = 20.0
+
+
+def ensure_venv():
+    anonymizer = VENV_DIR / "bin" / "dicom-anonymizer"
+    if not anonymizer.exists():
+        if not (VENV_DIR / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV_DIR)], check=True)
+        subprocess.run([str(VENV_DIR / "bin" / "pip"), "install", "-q", "dicom-anonymizer"], check=True)
+    return anonymizer
+
+
+def timed(command, env=None):
+    """Runs a command to completion; returns (seconds, peak RSS in MiB). Dirty pages left by the study generator
+    are flushed first, so neither tool pays for them (deployctl syncs each staged series before it is visible)."""
+    os.sync()
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{command[0]} failed: {process.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("deployctl", nargs="?", default=str(REPO_ROOT / ".build/release/deployctl"))
+    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--cols", type=int, default=512)
+    parser.add_argument("--slices", type=int, default=60)
+    parser.add_argument("--patients", default="1,4")
+    args = parser.parse_args()
+    anonymizer = ensure_venv()
+    work = Path(tempfile.mkdtemp(prefix="anonymise-bench-"))
+    secret = work / "secret"
+    secret.write_bytes(os.urandom(32))
+    secret.chmod(0o600)
+    rows = []
+    try:
+        for patients in [int(p) for p in args.patients.split(",")]:
+            study = work / f"in-{patients}"
+            subprocess.run(
+                [sys.executable, str(REPO_ROOT / "scripts/testbed/synth-ct.py"), str(study), "--patients",
+                 str(patients), "--slices", str(args.slices), "--rows", str(args.rows), "--cols", str(args.cols),
+                 "--no-extras"], check=True, stdout=subprocess.DEVNULL)
+            instances = len(list(study.glob("*.dcm")))
+            ids = []
+            truth = json.loads((study / "truth.json").read_text())
+            for patient in truth["patients"]:
+                ids += ["--patient-id", patient["PatientID"]]
+            env = dict(os.environ, DEPLOYCTL_HOME=str(work / f"home-{patients}"))
+            ours, our_rss = timed(
+                [args.deployctl, "volume", "stage", "--name", f"bench-{patients}", "--output",
+                 str(work / f"vol-{patients}"), "--from-dir", str(study), *ids, "--secret-file", str(secret),
+                 "--no-nifti", "--format", "json"], env=env)
+            out = work / f"anon-{patients}"
+            out.mkdir()
+            theirs, their_rss = timed([str(anonymizer), str(study), str(out)])
+            rows.append((patients, instances, instances / ours, instances / theirs, theirs / ours, our_rss,
+                         their_rss))
+            shutil.rmtree(study)
+            shutil.rmtree(out)
+            shutil.rmtree(work / f"vol-{patients}", ignore_errors=True)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(work)])
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"anonymisation, {args.rows}x{args.cols} CT slices, {args.slices} per series, 2 series per patient")
+    print(f"{'patients':>8} {'instances':>9} {'deployctl/s':>12} {'dicom-anonymizer/s':>19} {'ratio':>7} "
+          f"{'deployctl MiB':>13} {'dicom-anonymizer MiB':>20}")
+    for patients, instances, ours, theirs, ratio, our_rss, their_rss in rows:
+        print(f"{patients:>8} {instances:>9} {ours:>12.0f} {theirs:>19.1f} {ratio:>6.1f}x {our_rss:>13.1f} "
+              f"{their_rss:>20.1f}")
+    worst = min(row[4] for row in rows)
+    growth = rows[-1][5] / rows[0][5] if len(rows) > 1 else 1.0
+    print(f"ratio {worst:.1f}x (target >= {TARGET_RATIO:.0f}x): {'met' if worst >= TARGET_RATIO else 'NOT met'}; "
+          f"deployctl peak RSS grows {growth:.2f}x from {rows[0][0]} to {rows[-1][0]} patients")
+
+
+main()
