@@ -20,7 +20,8 @@ struct Deployctl: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Validate.self, PlanCommand.self, Up.self, Status.self, Outputs.self, SSH.self, Scale.self, Down.self,
-            List.self, Types.self, ProvidersCommand.self, ElasticCommand.self, ApplianceCommand.self, VolumeCommand.self,
+            List.self, Types.self, ProvidersCommand.self, ElasticCommand.self, ApplianceCommand.self,
+            VolumeCommand.self,
         ]
     )
 

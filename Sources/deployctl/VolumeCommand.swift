@@ -362,7 +362,8 @@ struct VolumeShow: AsyncParsableCommand {
             print("\(name): \(info.state.rawValue)\(info.id.map { " \($0)" } ?? "") at \(volume.path)")
             print(
                 "\(patients) patients, \(studies) studies, \(manifest.series.count) series, "
-                    + "\(manifest.instanceCount) instances (\(quarantined) quarantined), \(formatBytes(manifest.byteCount))")
+                    + "\(manifest.instanceCount) instances (\(quarantined) quarantined), \(formatBytes(manifest.byteCount))"
+            )
             print(
                 "profile: \(manifest.profile.standard); tools: "
                     + manifest.tools.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
