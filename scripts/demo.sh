@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job: validate the shipped templates, plan the bone-density study, deploy it on this machine with the
 # `local` provider (front-end, two CPU workers and a portal host as network-namespace nodes with their own sshd,
-# /etc, /var and /home; SLURM and munge set up by the Ansible recipes in recipes/; a small synthetic CT study as
-# the data volume, read-only at /data, and the results volume read-write at /results on every node), submit a
-# bone-density job with sbatch, scale the worker pool, and remove it all again.
+# /etc, /var and /home; SLURM and munge set up by the Ansible recipes in recipes/; a synthetic CT export staged by
+# `deployctl volume stage` (anonymised, converted to NIfTI, sealed) as the data volume, read-only at /data, and
+# the results volume read-write at /results on every node), submit a bone-density job with sbatch, scale the
+# worker pool, and remove it all again.
 #
 # Usage: scripts/demo.sh [DEPLOYCTL]   (default .build/release/deployctl). Needs root for the local provider;
 # without it the demo stops after planning and says why. DEPLOYCTL_HOME defaults to a temporary directory.
@@ -24,21 +25,29 @@ if ! "$DEPLOYCTL" providers check local --home "$HOME_DIR"; then
     exit 0
 fi
 
-STUDY=$(mktemp -d /tmp/deployctl-demo-study.XXXXXX)
-chmod 0755 "$STUDY"  # readable by the study account on the nodes
-cleanup() { "$DEPLOYCTL" down "$NAME" --home "$HOME_DIR" >/dev/null 2>&1 || true; rm -rf "$STUDY"; }
+WORK=$(mktemp -d /tmp/deployctl-demo-data.XXXXXX)
+STUDY="$WORK/volume"
+cleanup() {
+    "$DEPLOYCTL" down "$NAME" --home "$HOME_DIR" >/dev/null 2>&1 || true
+    "$DEPLOYCTL" volume delete demo-ct --force --home "$HOME_DIR" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
-step "a small synthetic CT study (stands in for a staged volume until staging lands)"
-/usr/bin/python3 - "$STUDY" <<'EOF'
-import sys, numpy, nibabel
-rng = numpy.random.default_rng(7)
-hu = rng.normal(40, 20, (64, 64, 24))                     # soft tissue
-hu[24:40, 24:40, :] = rng.normal(700, 60, (16, 16, 24))  # a block of bone
-image = nibabel.Nifti1Image(hu.astype(numpy.int16), numpy.diag([0.8, 0.8, 2.5, 1]))
-nibabel.save(image, f"{sys.argv[1]}/ct-0001.nii.gz")
-EOF
-ls -l "$STUDY"
+step "the data manager stages a synthetic CT export (planted identifiers) into a sealed, anonymised volume"
+python3 scripts/testbed/synth-ct.py "$WORK/export" --patients 2 --slices 24 >/dev/null
+head -c 32 /dev/urandom >"$WORK/project.secret" && chmod 600 "$WORK/project.secret"
+PATIENTS=$(python3 -c 'import json,sys; print(" ".join(p["PatientID"] for p in json.load(open(sys.argv[1]))["patients"]))' \
+    "$WORK/export/truth.json")
+# shellcheck disable=SC2046
+"$DEPLOYCTL" volume stage --name demo-ct --output "$STUDY" --from-dir "$WORK/export" \
+    $(printf -- '--patient-id %s ' $PATIENTS) --secret-file "$WORK/project.secret" --home "$HOME_DIR"
+"$DEPLOYCTL" volume seal demo-ct --home "$HOME_DIR"
+"$DEPLOYCTL" volume show demo-ct --home "$HOME_DIR"
+if grep -rqs PLANTED "$STUDY"; then echo "demo: a planted identifier reached the volume" >&2; exit 1; fi
+echo "no planted identifier in the volume; NIfTI files:"
+(cd "$STUDY" && find . -name '*.nii.gz' | sort | head -n 4)
+chmod 0755 "$WORK"  # the nodes' study account reads the volume through it
 
 step "deploy it on this machine (local provider, state in $HOME_DIR)"
 "$DEPLOYCTL" up templates/bone-density-study.yaml --name "$NAME" -i cpu_workers=2 -i data_volume_id="$STUDY" \
@@ -51,13 +60,16 @@ step "a researcher submits a bone-density job on the front-end; it runs on a wor
 # The job is the script itself (sbatch ships it to the worker; home directories are per node).
 "$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- "cat > /home/cloudadm/density.py" <<'EOF'
 #!/usr/bin/python3
-import os, socket, numpy, nibabel
-image = nibabel.load("/data/ct-0001.nii.gz")
-hu = image.get_fdata()
-voxel_ml = numpy.prod(image.header.get_zooms()) / 1000
-bone = hu > 250
-line = f"ct-0001: bone {bone.sum() * voxel_ml:.1f} ml, mean {hu[bone].mean():.0f} HU (computed on {socket.gethostname()})"
-open(f"/results/density-{os.environ['SLURM_JOB_ID']}.txt", "w").write(line + "\n")
+import glob, os, socket, numpy, nibabel
+lines = []
+for path in sorted(glob.glob("/data/*/*/*/nifti/*.nii.gz")):
+    if "_Tilt_" in path:
+        continue  # dcm2niix's tilt-corrected copy of a tilted series
+    image = nibabel.load(path)
+    hu = image.get_fdata()
+    lines.append(f"{os.path.basename(path)}: {'x'.join(map(str, hu.shape))} voxels, mean {hu.mean():.0f} HU")
+lines.append(f"(computed on {socket.gethostname()})")
+open(f"/results/density-{os.environ['SLURM_JOB_ID']}.txt", "w").write("\n".join(lines) + "\n")
 EOF
 "$DEPLOYCTL" ssh "$NAME" front --home "$HOME_DIR" -- \
     'cd /home/cloudadm && su cloudadm -c "sbatch --wait -o /results/job-%j.log density.py"; rc=$?
