@@ -55,10 +55,13 @@ demo: release
 corpus: build
 	DEPLOYCTL=.build/debug/deployctl scripts/corpus-check.sh
 
-# Side-by-side benchmark against OpenStack's tosca-parser (installs it into scripts/bench/.venv from PyPI).
+# Side-by-side benchmarks: validation against OpenStack's tosca-parser, anonymisation against dicom-anonymizer (both
+# installed into scripts/bench/.venv from PyPI), elastic policies against CLUES-like baselines, parallel `up`.
 bench: release
 	python3 scripts/bench/validate-bench.py
 	scripts/bench/elastic-bench.sh .build/release/deployctl
+	python3 scripts/bench/anonymise-bench.py .build/release/deployctl
+	python3 scripts/bench/anonymise-bench.py .build/release/deployctl --rows 64 --cols 64 --slices 120
 	@if [ "$$(id -u)" = 0 ]; then scripts/bench/up-bench.sh .build/release/deployctl; \
 	else echo "up-bench skipped: the local provider needs root"; fi
 

@@ -13,6 +13,18 @@ enum Crypto {
         return digest
     }
 
+    /// The SHA-256 of consecutive segments.
+    static func sha256(segments: [[UInt8]]) -> [UInt8] {
+        guard let context = EVP_MD_CTX_new() else { return [] }
+        defer { EVP_MD_CTX_free(context) }
+        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        for segment in segments { segment.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) } }
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &digest, &length)
+        return digest
+    }
+
     /// RFC 2104 HMAC with SHA-256 (block size 64).
     static func hmacSHA256(key: [UInt8], message: some Collection<UInt8>) -> [UInt8] {
         var block = key.count > 64 ? sha256(key) : key

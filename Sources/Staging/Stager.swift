@@ -70,6 +70,7 @@ public struct Stager: Sendable {
         manifest.tools["deployctl-staging"] = "1"
         if let converter { manifest.tools["dcm2niix"] = try converter.version() }
         let list = try await source.list(selection)
+        let manifestEncoder = ManifestEncoder()
         var report = Report()
         for (index, series) in list.enumerated() {
             try Task.checkCancellation()
@@ -78,7 +79,7 @@ public struct Stager: Sendable {
             if !manifest.series.contains(where: { $0.series == newSeries }) {
                 let entry = try await stageOne(series, from: source, newSeries: newSeries, report: &report)
                 manifest.record(entry)
-                try volume.write(manifest)
+                try volume.write(manifest, encoder: manifestEncoder)
                 report.seriesStaged += 1
                 report.instances += entry.instances
                 report.bytes += entry.files.reduce(0) { $0 + $1.size }
@@ -91,7 +92,7 @@ public struct Stager: Sendable {
                     seriesDone: index + 1, seriesTotal: list.count, instances: report.instances, bytes: report.bytes,
                     seconds: Date().timeIntervalSince(start), series: newSeries, skipped: skipped))
         }
-        if list.isEmpty { try volume.write(manifest) }
+        if list.isEmpty { try volume.write(manifest, encoder: manifestEncoder) }
         try? FileManager.default.removeItem(atPath: volume.workPath)
         report.seconds = Date().timeIntervalSince(start)
         return report
@@ -201,32 +202,56 @@ public struct Stager: Sendable {
 
     /// Reads, anonymises and writes one instance (named by its new SOP instance UID), checksummed from memory.
     func processInstance(_ path: String, into directory: String) throws -> InstanceResult {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw StagingError(.malformed, "\(path): cannot be read")
-        }
-        let file = try Part10.read(Array(data), path: path)
+        let file = try Part10.read(try Self.readFile(path), path: path)
         switch try anonymiser.anonymise(file) {
         case .quarantined(let reason):
             return .quarantined(reason)
         case .anonymised(let anonymised, let placed):
-            let bytes = Part10.write(anonymised)
-            try Self.writeFile("\(directory)/\(placed.instance).dcm", bytes)
+            let segments = Part10.segments(anonymised)
+            try Self.writeFile("\(directory)/\(placed.instance).dcm", segments)
             return .anonymised(
                 placed, modality: anonymised.dataset.string(.modality) ?? "",
-                digest: (Crypto.hex(Crypto.sha256(bytes)), Int64(bytes.count)))
+                digest: (Crypto.hex(Crypto.sha256(segments: segments)), Int64(segments.reduce(0) { $0 + $1.count })))
         }
     }
 
-    /// Writes a new file with plain write(2) calls (no per-file fsync: `flush` syncs a whole series at once).
-    static func writeFile(_ path: String, _ bytes: [UInt8]) throws(StagingError) {
+    /// A whole file into one buffer, with read(2): no intermediate Data.
+    static func readFile(_ path: String) throws(StagingError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StagingError(.malformed, "\(path): cannot be read (errno \(errno))") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw StagingError(.malformed, "\(path): cannot be read") }
+        let size = Int(status.st_size)
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = 0
+            while count < size {
+                let got = read(descriptor, buffer.baseAddress! + count, size - count)
+                if got <= 0 {
+                    failed = got < 0
+                    break
+                }
+                count += got
+            }
+        }
+        if failed { throw StagingError(.malformed, "\(path): cannot be read (errno \(errno))") }
+        return bytes
+    }
+
+    /// Writes a new file with plain write(2) calls, segment by segment (no per-file fsync: `flush` syncs a whole
+    /// series at once).
+    static func writeFile(_ path: String, _ segments: [[UInt8]]) throws(StagingError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw StagingError(.volume, "\(path): cannot be created (errno \(errno))") }
         defer { close(descriptor) }
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
-            guard count > 0 else { throw StagingError(.volume, "\(path): cannot be written (errno \(errno))") }
-            offset += count
+        for bytes in segments {
+            var offset = 0
+            while offset < bytes.count {
+                let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+                guard count > 0 else { throw StagingError(.volume, "\(path): cannot be written (errno \(errno))") }
+                offset += count
+            }
         }
     }
 

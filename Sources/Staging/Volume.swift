@@ -65,8 +65,8 @@ public struct Volume: Sendable {
     }
 
     func write(_ info: Info) throws(StagingError) { try Self.atomicWrite(Self.encode(info), to: infoPath) }
-    func write(_ manifest: Manifest) throws(StagingError) {
-        try Self.atomicWrite(Self.encode(manifest), to: manifestPath)
+    func write(_ manifest: Manifest, encoder: ManifestEncoder = ManifestEncoder()) throws(StagingError) {
+        try Self.atomicWrite(encoder.encode(manifest), to: manifestPath)
     }
 
     static func encode(_ value: some Encodable) -> Data {
@@ -170,6 +170,50 @@ public struct Volume: Sendable {
         do { try FileManager.default.removeItem(atPath: path) } catch {
             throw StagingError(.volume, "\(path): cannot be deleted (\(error.localizedDescription))")
         }
+    }
+}
+
+/// Writes manifest.json as a JSON object with one line per series, each series encoded once and kept: rewriting
+/// the manifest after every series then costs a copy of its bytes, not an encoding of every series so far.
+final class ManifestEncoder {
+    private var fragments: [String: Data] = [:]
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    private struct Header: Encodable {
+        var format: Int
+        var profile: Manifest.ProfileRecord
+        var secretFingerprint: String
+        var tools: [String: String]
+    }
+
+    func encode(_ manifest: Manifest) -> Data {
+        let header = Header(
+            format: manifest.format, profile: manifest.profile, secretFingerprint: manifest.secretFingerprint,
+            tools: manifest.tools)
+        var out = (try? encoder.encode(header)) ?? Data("{}".utf8)
+        out.removeLast()  // the closing brace: the series follow
+        out.append(contentsOf: Array(",\n\"series\":[".utf8))
+        var live = Set<String>()
+        for (index, series) in manifest.series.enumerated() {
+            let key = series.series
+            live.insert(key)
+            let fragment: Data
+            if let known = fragments[key] {
+                fragment = known
+            } else {
+                fragment = (try? encoder.encode(series)) ?? Data()
+                fragments[key] = fragment
+            }
+            out.append(contentsOf: Array((index == 0 ? "\n" : ",\n").utf8))
+            out.append(fragment)
+        }
+        if fragments.count > live.count { fragments = fragments.filter { live.contains($0.key) } }
+        out.append(contentsOf: Array("\n]}\n".utf8))
+        return out
     }
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Anonymisation throughput and memory: deployctl against PyPI's dicom-anonymizer, side by side, in one run.
 
-usage: anonymise-bench.py [DEPLOYCTL] [--rows 512] [--cols 512] [--slices 60] [--patients 1,4]
+usage: anonymise-bench.py [DEPLOYCTL] [--rows 512] [--cols 512] [--slices 60] [--patients 1,4] [--repeat 3]
 
 For each study count, synth-ct.py writes the same synthetic CT studies (2 series of SLICES slices per patient,
-ROWS x COLS, planted identifiers); then each tool anonymises the whole directory once, as a fresh process:
+ROWS x COLS, planted identifiers); then each tool anonymises the whole directory, as a fresh process, REPEAT
+times in turns (medians reported):
   deployctl volume stage --no-nifti (anonymise, write Part 10, sha256 every file, manifest), and
   dicom-anonymizer IN OUT (pydicom; installed into scripts/bench/.venv from PyPI).
 Prints instances/s for both, the ratio (target >= 20x) and each process's peak RSS (from wait4), which must stay
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +56,7 @@ def main():
     parser.add_argument("--cols", type=int, default=512)
     parser.add_argument("--slices", type=int, default=60)
     parser.add_argument("--patients", default="1,4")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     anonymizer = ensure_venv()
     work = Path(tempfile.mkdtemp(prefix="anonymise-bench-"))
@@ -74,22 +77,28 @@ def main():
             for patient in truth["patients"]:
                 ids += ["--patient-id", patient["PatientID"]]
             env = dict(os.environ, DEPLOYCTL_HOME=str(work / f"home-{patients}"))
-            ours, our_rss = timed(
-                [args.deployctl, "volume", "stage", "--name", f"bench-{patients}", "--output",
-                 str(work / f"vol-{patients}"), "--from-dir", str(study), *ids, "--secret-file", str(secret),
-                 "--no-nifti", "--format", "json"], env=env)
-            out = work / f"anon-{patients}"
-            out.mkdir()
-            theirs, their_rss = timed([str(anonymizer), str(study), str(out)])
+            our_runs, their_runs = [], []
+            for attempt in range(args.repeat):
+                volume = work / f"vol-{patients}-{attempt}"
+                our_runs.append(timed(
+                    [args.deployctl, "volume", "stage", "--name", f"bench-{patients}-{attempt}", "--output",
+                     str(volume), "--from-dir", str(study), *ids, "--secret-file", str(secret), "--no-nifti",
+                     "--format", "json"], env=env))
+                out = work / f"anon-{patients}-{attempt}"
+                out.mkdir()
+                their_runs.append(timed([str(anonymizer), str(study), str(out)]))
+                shutil.rmtree(out)
+                shutil.rmtree(volume, ignore_errors=True)
+            ours, our_rss = statistics.median(r[0] for r in our_runs), max(r[1] for r in our_runs)
+            theirs, their_rss = statistics.median(r[0] for r in their_runs), max(r[1] for r in their_runs)
             rows.append((patients, instances, instances / ours, instances / theirs, theirs / ours, our_rss,
                          their_rss))
             shutil.rmtree(study)
-            shutil.rmtree(out)
-            shutil.rmtree(work / f"vol-{patients}", ignore_errors=True)
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(work)])
         shutil.rmtree(work, ignore_errors=True)
-    print(f"anonymisation, {args.rows}x{args.cols} CT slices, {args.slices} per series, 2 series per patient")
+    print(f"anonymisation, {args.rows}x{args.cols} CT slices, {args.slices} per series, 2 series per patient; "
+          f"medians of {args.repeat} runs, peak RSS the largest")
     print(f"{'patients':>8} {'instances':>9} {'deployctl/s':>12} {'dicom-anonymizer/s':>19} {'ratio':>7} "
           f"{'deployctl MiB':>13} {'dicom-anonymizer MiB':>20}")
     for patients, instances, ours, theirs, ratio, our_rss, their_rss in rows:

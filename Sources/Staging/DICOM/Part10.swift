@@ -64,6 +64,16 @@ public enum Part10 {
 
     /// The file's bytes: preamble, rewritten file meta, then the data set in the output transfer syntax.
     public static func write(_ file: DICOMFile) -> [UInt8] {
+        let parts = segments(file)
+        var out: [UInt8] = []
+        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { out.append(contentsOf: part) }
+        return out
+    }
+
+    /// The file's bytes as consecutive segments: large values (pixel data) are their own segment, shared with the
+    /// data set rather than copied, so a writer can hand them to the kernel as they are.
+    public static func segments(_ file: DICOMFile) -> [[UInt8]] {
         let syntax = outputSyntax(for: file.transferSyntax)
         var meta = DataSet()
         meta[.fileMetaInformationVersion] = Element(.fileMetaInformationVersion, .OB, .bytes([0, 1]))
@@ -72,20 +82,43 @@ public enum Part10 {
         meta.set(.transferSyntaxUID, syntax, vr: .UI)
         meta.set(.implementationClassUID, implementationClassUID, vr: .UI)
         meta.set(.implementationVersionName, implementationVersionName, vr: .SH)
-        var metaBytes: [UInt8] = []
-        for element in meta.sorted { encode(element, into: &metaBytes) }
-        var out: [UInt8] = []
-        out.reserveCapacity(file.dataset.encodedSizeEstimate + metaBytes.count + 256)
-        out.append(contentsOf: repeatElement(0, count: 128))
-        out.append(contentsOf: "DICM".utf8)
+        var metaEncoding = Encoding()
+        for element in meta.sorted { encode(element, into: &metaEncoding) }
+        let metaBytes = metaEncoding.finish().flatMap { $0 }
+        var out = Encoding()
+        out.buffer.reserveCapacity(8192)
+        out.buffer.append(contentsOf: repeatElement(0, count: 128))
+        out.buffer.append(contentsOf: "DICM".utf8)
         var length: [UInt8] = []
         append32(UInt32(metaBytes.count), to: &length)
         encode(Element(.fileMetaInformationGroupLength, .UL, .bytes(length)), into: &out)
-        out.append(contentsOf: metaBytes)
+        out.buffer.append(contentsOf: metaBytes)
         for element in file.dataset.sorted where element.tag.group > 0x0002 && !element.tag.isGroupLength {
             encode(element, into: &out)
         }
-        return out
+        return out.finish()
+    }
+
+    /// Bytes being encoded: small pieces gathered in `buffer`, values of 64 KiB or more kept as segments.
+    struct Encoding {
+        var segments: [[UInt8]] = []
+        var buffer: [UInt8] = []
+
+        mutating func append(_ value: [UInt8]) {
+            guard value.count >= 64 << 10 else {
+                buffer.append(contentsOf: value)
+                return
+            }
+            if !buffer.isEmpty { segments.append(buffer) }
+            segments.append(value)
+            buffer = []
+        }
+
+        mutating func finish() -> [[UInt8]] {
+            if !buffer.isEmpty { segments.append(buffer) }
+            buffer = []
+            return segments
+        }
     }
 
     /// Compressed syntaxes stay as they are; the uncompressed ones become explicit VR little endian.
@@ -94,30 +127,30 @@ public enum Part10 {
             ? TransferSyntax.explicitLittle : syntax
     }
 
-    static func encode(_ element: Element, into out: inout [UInt8]) {
+    static func encode(_ element: Element, into out: inout Encoding) {
         var vr = element.vr
-        append16(element.tag.group, to: &out)
-        append16(element.tag.element, to: &out)
+        append16(element.tag.group, to: &out.buffer)
+        append16(element.tag.element, to: &out.buffer)
         switch element.value {
         case .bytes(let bytes):
             let padded = bytes.count % 2 == 1
             let count = bytes.count + (padded ? 1 : 0)
             if !vr.hasLongLength && count > 0xFFFF { vr = .UN }
-            header(vr, length: UInt32(count), into: &out)
-            out.append(contentsOf: bytes)
-            if padded { out.append(vr.padding) }
+            header(vr, length: UInt32(count), into: &out.buffer)
+            out.append(bytes)
+            if padded { out.buffer.append(vr.padding) }
         case .sequence(let items):
-            header(.SQ, length: 0xFFFF_FFFF, into: &out)
+            header(.SQ, length: 0xFFFF_FFFF, into: &out.buffer)
             for item in items {
-                delimiter(0xE000, length: 0xFFFF_FFFF, into: &out)
+                delimiter(0xE000, length: 0xFFFF_FFFF, into: &out.buffer)
                 for child in item.sorted where !child.tag.isGroupLength { encode(child, into: &out) }
-                delimiter(0xE00D, length: 0, into: &out)
+                delimiter(0xE00D, length: 0, into: &out.buffer)
             }
-            delimiter(0xE0DD, length: 0, into: &out)
+            delimiter(0xE0DD, length: 0, into: &out.buffer)
         case .encapsulated(let fragments):
-            header(vr, length: 0xFFFF_FFFF, into: &out)
-            out.append(contentsOf: fragments)
-            delimiter(0xE0DD, length: 0, into: &out)
+            header(vr, length: 0xFFFF_FFFF, into: &out.buffer)
+            out.append(fragments)
+            delimiter(0xE0DD, length: 0, into: &out.buffer)
         }
     }
 
