@@ -25,7 +25,7 @@ public protocol SeriesSource: Sendable {
     func fetch(_ series: SourceSeries, into directory: String) async throws -> [String]
 }
 
-/// What a data manager asks for: patients, accession numbers, a study date range, a modality. Given on the
+/// What a data manager asks for: patients, accession numbers, a study date range, a modality, a body part. Given on the
 /// command line or as a selection file (YAML, or CSV with a PatientID or AccessionNumber column) so a request can
 /// be repeated exactly.
 public struct Selection: Sendable, Equatable {
@@ -34,6 +34,8 @@ public struct Selection: Sendable, Equatable {
     /// `YYYYMMDD-YYYYMMDD` (either side may be empty).
     public var studyDates: String?
     public var modality: String?
+    /// BodyPartExamined of the series to stage, such as ABDOMEN (a series-level attribute).
+    public var bodyPart: String?
 
     public init(
         patientIDs: [String] = [], accessionNumbers: [String] = [], studyDates: String? = nil, modality: String? = nil
@@ -46,7 +48,8 @@ public struct Selection: Sendable, Equatable {
 
     public var isEmpty: Bool { patientIDs.isEmpty && accessionNumbers.isEmpty }
 
-    /// Reads a selection file. YAML keys: `patients`, `accession_numbers`, `study_dates`, `modality`; CSV: a header
+    /// Reads a selection file. YAML keys: `patients`, `accession_numbers`, `study_dates`, `modality`, `body_part`;
+    /// CSV: a header
     /// row naming a `PatientID` and/or `AccessionNumber` column.
     public static func load(_ path: String) throws(StagingError) -> Selection {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -61,7 +64,7 @@ public struct Selection: Sendable, Equatable {
         guard let map = node as? [String: Any] else {
             throw StagingError(.usage, "\(path): a selection is a mapping with patients, accession_numbers, …")
         }
-        let known: Set<String> = ["patients", "accession_numbers", "study_dates", "modality"]
+        let known: Set<String> = ["patients", "accession_numbers", "study_dates", "modality", "body_part"]
         if let unknown = map.keys.sorted().first(where: { !known.contains($0) }) {
             throw StagingError(
                 .usage, "\(path): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
@@ -75,6 +78,7 @@ public struct Selection: Sendable, Equatable {
             patientIDs: try strings("patients"), accessionNumbers: try strings("accession_numbers"))
         selection.studyDates = map["study_dates"].map { "\($0)" }
         selection.modality = map["modality"].map { "\($0)" }
+        selection.bodyPart = map["body_part"].map { "\($0)" }
         guard !selection.isEmpty else {
             throw StagingError(.usage, "\(path): the selection names no patients and no accession numbers")
         }
@@ -111,6 +115,7 @@ public struct Selection: Sendable, Equatable {
         let accessionOK = accessionNumbers.isEmpty || accessionNumbers.contains(set.string(.accessionNumber) ?? "")
         guard patientOK && accessionOK else { return false }
         if let modality, let own = set.string(.modality), own != modality { return false }
+        if let bodyPart, (set.string(.bodyPartExamined) ?? "").uppercased() != bodyPart.uppercased() { return false }
         if let studyDates {
             let bounds = studyDates.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
             let date = set.string(.studyDate) ?? ""

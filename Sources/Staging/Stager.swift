@@ -24,6 +24,9 @@ public struct Stager: Sendable {
     public struct Progress: Sendable {
         public var seriesDone: Int
         public var seriesTotal: Int
+        /// Studies of which at least one series is done, out of the studies selected.
+        public var studiesStarted: Int
+        public var studiesTotal: Int
         public var instances: Int
         public var bytes: Int64
         public var seconds: Double
@@ -72,6 +75,8 @@ public struct Stager: Sendable {
         let list = try await source.list(selection)
         let manifestEncoder = ManifestEncoder()
         var report = Report()
+        let studiesTotal = Set(list.map(\.study)).count
+        var studiesStarted = Set<String>()
         for (index, series) in list.enumerated() {
             try Task.checkCancellation()
             let newSeries = anonymiser.pseudonyms.uid(series.series)
@@ -87,9 +92,12 @@ public struct Stager: Sendable {
             } else {
                 report.seriesSkipped += 1
             }
+            studiesStarted.insert(series.study)
             progress?(
                 Progress(
-                    seriesDone: index + 1, seriesTotal: list.count, instances: report.instances, bytes: report.bytes,
+                    seriesDone: index + 1, seriesTotal: list.count,
+                    studiesStarted: studiesStarted.count, studiesTotal: studiesTotal, instances: report.instances,
+                    bytes: report.bytes,
                     seconds: Date().timeIntervalSince(start), series: newSeries, skipped: skipped))
         }
         if list.isEmpty { try volume.write(manifest, encoder: manifestEncoder) }

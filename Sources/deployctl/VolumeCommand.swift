@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Providers
 import Staging
 
 struct VolumeCommand: AsyncParsableCommand {
@@ -31,7 +32,18 @@ struct VolumeRegistry {
 
     struct Entry: Codable {
         var name: String
+        /// The volume's directory here (for a provider volume: the working copy staging resumes from).
         var path: String
+        /// A provider volume: the ssh provider and host holding the copy, and its directory there.
+        var provider: String?
+        var host: String?
+        var remote: String?
+    }
+
+    func entry(_ name: String) -> Entry? {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("\(name).json").path)
+        else { return nil }
+        return try? JSONDecoder().decode(Entry.self, from: data)
     }
 
     static func checkName(_ name: String) throws {
@@ -43,11 +55,7 @@ struct VolumeRegistry {
         }
     }
 
-    func path(of name: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("\(name).json").path)
-        else { return nil }
-        return (try? JSONDecoder().decode(Entry.self, from: data))?.path
-    }
+    func path(of name: String) -> String? { entry(name)?.path }
 
     func volume(_ name: String) throws -> Volume {
         try Self.checkName(name)
@@ -57,9 +65,10 @@ struct VolumeRegistry {
         return Volume(path: path)
     }
 
-    func record(_ name: String, path: String) throws {
+    func record(_ entry: Entry) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let data = try JSONEncoder().encode(Entry(name: name, path: path))
+        let data = try JSONEncoder().encode(entry)
+        let name = entry.name
         let target = directory.appendingPathComponent("\(name).json")
         try data.write(to: target, options: .atomic)
     }
@@ -83,7 +92,7 @@ struct VolumeRegistry {
                 throw CLIError("volume '\(name)' is at \(recorded), not \(absolute)")
             }
             let volume = try Volume.create(name: name, at: absolute)
-            try record(name, path: absolute)
+            if recorded == nil { try record(Entry(name: name, path: absolute)) }
             return volume
         }
         guard let recorded else {
@@ -103,6 +112,40 @@ func staging<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as CLIError {
         writeError("error: \(error.description)")
         throw ExitCode(2)
+    }
+}
+
+/// Where provider volumes go: the providers file and host-key policy.
+struct VolumeProviderOptions: ParsableArguments {
+    @Option(name: .customLong("providers"), help: "The providers file (default: DEPLOYCTL_HOME/providers.yaml).")
+    var providers: String?
+    @Flag(name: .customLong("accept-new-host-keys"), help: "Trust and record host keys seen for the first time.")
+    var acceptNewHostKeys = false
+
+    /// The ssh provider `name`'s configuration (nil for the local provider).
+    func ssh(_ name: String, home: String?) throws -> SSHProviderConfig? {
+        let homeURL = resolvedHome(home)
+        let path = providers ?? ProvidersFile.defaultPath(home: homeURL).path
+        let file: ProvidersFile
+        do { file = try ProvidersFile.loadWithDefaults(path, home: homeURL).file } catch {
+            throw CLIError(error.description)
+        }
+        switch file.providers[name] {
+        case .ssh(let config)?: return config
+        case .local?: return nil
+        case nil:
+            throw CLIError(
+                "no provider named '\(name)'; known: \(file.providers.keys.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// The remote copy of a recorded provider volume, connected; nil for volumes that have none.
+    func remote(of entry: VolumeRegistry.Entry, home: String?) throws -> RemoteVolume? {
+        guard let provider = entry.provider, entry.remote != nil, let config = try ssh(provider, home: home) else {
+            return nil
+        }
+        return try RemoteVolume(
+            config: config, host: entry.host, volume: entry.name, acceptNewHostKeys: acceptNewHostKeys)
     }
 }
 
@@ -133,8 +176,8 @@ struct VolumeStage: AsyncParsableCommand {
         abstract: "Fetch, anonymise and convert studies into a volume.",
         discussion: """
             Select studies with --patient-id (repeatable) or --selection FILE (YAML with patients, \
-            accession_numbers, study_dates, modality; or CSV with a PatientID or AccessionNumber column), narrowed \
-            by --study-dates and --modality. The project secret (--secret-file, at least 16 bytes; keep it with the \
+            accession_numbers, study_dates, modality, body_part; or CSV with a PatientID or AccessionNumber column), narrowed \
+            by --study-dates, --modality and --body-part. The project secret (--secret-file, at least 16 bytes; keep it with the \
             project, never in the volume) keys the pseudonyms: the same patient, study and series get the same ids \
             in every run of the project, and another project's secret gives unrelated ones.
 
@@ -146,6 +189,9 @@ struct VolumeStage: AsyncParsableCommand {
 
     @Option(help: "The volume's name.") var name: String
     @Option(help: "The volume's directory, when it does not exist yet.") var output: String?
+    @Option(help: "Stage into a volume of this provider (an ssh provider: a copy on one of its hosts).")
+    var provider: String?
+    @Option(help: "The ssh provider's host to hold the volume (default: its first).") var host: String?
     @Option(name: .customLong("from-dir"), help: "A directory of DICOM files (any layout).") var fromDir: String?
     @Option(name: .customLong("from-dicomweb"), help: "A DICOMweb service root, such as http://pacs:8042/dicom-web.")
     var fromDICOMweb: String?
@@ -157,6 +203,8 @@ struct VolumeStage: AsyncParsableCommand {
     @Option(name: .customLong("study-dates"), help: "YYYYMMDD-YYYYMMDD (either end may be left out).")
     var studyDates: String?
     @Option(help: "Only studies with this modality, such as CT.") var modality: String?
+    @Option(name: .customLong("body-part"), help: "Only series of this body part (BodyPartExamined), such as ABDOMEN.")
+    var bodyPart: String?
     @Option(name: .customLong("secret-file"), help: "The project secret (a file of at least 16 bytes).")
     var secretFile: String
     @Flag(
@@ -171,8 +219,12 @@ struct VolumeStage: AsyncParsableCommand {
     @Option(help: "Copy quarantined originals here for review.") var quarantine: String?
     @Option(help: "text or json.") var format: OutputFormat = .text
     @OptionGroup var home: VolumeHome
+    @OptionGroup var providerOptions: VolumeProviderOptions
 
     func validate() throws {
+        guard output == nil || provider == nil else {
+            throw ValidationError("give --output DIR or --provider NAME, not both")
+        }
         guard (fromDir == nil) != (fromDICOMweb == nil) else {
             throw ValidationError("give one of --from-dir DIR and --from-dicomweb URL")
         }
@@ -188,6 +240,7 @@ struct VolumeStage: AsyncParsableCommand {
             chosen.patientIDs += patientIDs
             if let studyDates { chosen.studyDates = studyDates }
             if let modality { chosen.modality = modality }
+            if let bodyPart { chosen.bodyPart = bodyPart }
             let source: any SeriesSource
             if let fromDir {
                 source = DirectorySource(root: fromDir)
@@ -203,7 +256,26 @@ struct VolumeStage: AsyncParsableCommand {
                 }
                 converter = found
             }
-            let volume = try VolumeRegistry(home: home.home).openOrCreate(name, output: output)
+            let registry = VolumeRegistry(home: home.home)
+            try VolumeRegistry.checkName(name)
+            var directory = output
+            var remote: RemoteVolume?
+            if let provider {
+                // The working copy lives in DEPLOYCTL_HOME; an ssh provider's host gets the published copy.
+                directory = registry.directory.appendingPathComponent("\(name).d").path
+                if let config = try providerOptions.ssh(provider, home: home.home) {
+                    remote = try RemoteVolume(
+                        config: config, host: host, volume: name, acceptNewHostKeys: providerOptions.acceptNewHostKeys)
+                }
+                if let known = registry.entry(name), known.provider != provider {
+                    throw CLIError("volume '\(name)' exists, not on provider '\(provider)'")
+                }
+            }
+            let volume = try registry.openOrCreate(name, output: directory)
+            if let provider {
+                try registry.record(
+                    .init(name: name, path: volume.path, provider: provider, host: remote?.host, remote: remote?.root))
+            }
             let options = ProfileOptions(
                 retainPatientCharacteristics: !removeCharacteristics, modifiedDates: !removeDates)
             var stager = Stager(
@@ -211,15 +283,21 @@ struct VolumeStage: AsyncParsableCommand {
                 converter: converter)
             stager.quarantineDirectory = quarantine
             let quiet = format == .json
-            return try await stager.stage(from: source, selection: chosen) { progress in
+            let report = try await stager.stage(from: source, selection: chosen) { progress in
                 guard !quiet else { return }
                 let rate = progress.seconds > 0 ? Double(progress.instances) / progress.seconds : 0
                 let what = progress.skipped ? "already staged" : "staged"
                 writeError(
-                    "[\(progress.seriesDone)/\(progress.seriesTotal)] series …\(progress.series.suffix(8)) \(what); "
+                    "[series \(progress.seriesDone)/\(progress.seriesTotal), studies \(progress.studiesStarted)/"
+                        + "\(progress.studiesTotal)] series …\(progress.series.suffix(8)) \(what); "
                         + "\(progress.instances) instances, \(formatBytes(progress.bytes)), "
                         + String(format: "%.0f instances/s", rate))
             }
+            if let remote {
+                let sent = try remote.publish(volume) { line in if !quiet { writeError(line) } }
+                if !quiet { writeError("\(remote.hostName):\(remote.root): \(sent.series) series published") }
+            }
+            return report
         }
         switch format {
         case .json:
@@ -280,18 +358,27 @@ struct VolumeSeal: AsyncParsableCommand {
     @Argument(help: "The volume's name.") var name: String
     @Option(help: "text or json.") var format: OutputFormat = .text
     @OptionGroup var home: VolumeHome
+    @OptionGroup var providerOptions: VolumeProviderOptions
 
     func run() async throws {
-        let (volume, info) = try await staging { () throws -> (Volume, Volume.Info) in
-            let volume = try VolumeRegistry(home: home.home).volume(name)
-            return (volume, try volume.seal())
+        let registry = VolumeRegistry(home: home.home)
+        let (volume, info, location) = try await staging { () throws -> (Volume, Volume.Info, String) in
+            let volume = try registry.volume(name)
+            let info = try volume.seal()
+            guard let entry = registry.entry(name), let remote = try providerOptions.remote(of: entry, home: home.home)
+            else { return (volume, info, volume.path) }
+            try remote.seal(volume)
+            return (volume, info, remote.root)
         }
         switch format {
         case .json:
-            try printJSON(["name": name, "id": info.id ?? "", "digest": info.digest ?? "", "path": volume.path])
+            try printJSON([
+                "name": name, "id": info.id ?? "", "digest": info.digest ?? "", "path": volume.path,
+                "volume_id": location,
+            ])
         case .text:
             print("\(name): sealed \(info.id ?? "") (\(info.digest ?? ""))")
-            print("deploy with: -i data_volume_id=\(volume.path)")
+            print("deploy with: -i data_volume_id=\(location)")
         }
     }
 }
@@ -339,8 +426,9 @@ struct VolumeShow: AsyncParsableCommand {
     @OptionGroup var home: VolumeHome
 
     func run() async throws {
+        let registry = VolumeRegistry(home: home.home)
         let (volume, info, manifest) = try await staging { () throws -> (Volume, Volume.Info, Manifest) in
-            let volume = try VolumeRegistry(home: home.home).volume(name)
+            let volume = try registry.volume(name)
             return (volume, try volume.info(), try volume.manifest())
         }
         let patients = Set(manifest.series.map(\.patient)).count
@@ -353,6 +441,8 @@ struct VolumeShow: AsyncParsableCommand {
                 "digest": info.digest ?? "", "patients": patients, "studies": studies,
                 "series": manifest.series.count, "instances": manifest.instanceCount, "bytes": manifest.byteCount,
                 "quarantined": quarantined, "tools": manifest.tools,
+                "volume_id": registry.entry(name)?.remote ?? volume.path,
+                "provider": registry.entry(name)?.provider ?? "",
                 "options": [
                     "retain_patient_characteristics": manifest.profile.options.retainPatientCharacteristics,
                     "modified_dates": manifest.profile.options.modifiedDates,
@@ -360,6 +450,9 @@ struct VolumeShow: AsyncParsableCommand {
             ])
         case .text:
             print("\(name): \(info.state.rawValue)\(info.id.map { " \($0)" } ?? "") at \(volume.path)")
+            if let entry = registry.entry(name), let remote = entry.remote {
+                print("on provider \(entry.provider ?? "") host \(entry.host ?? ""): \(remote)")
+            }
             print(
                 "\(patients) patients, \(studies) studies, \(manifest.series.count) series, "
                     + "\(manifest.instanceCount) instances (\(quarantined) quarantined), \(formatBytes(manifest.byteCount))"
@@ -379,6 +472,7 @@ struct VolumeDelete: AsyncParsableCommand {
     @Argument(help: "The volume's name.") var name: String
     @Flag(help: "Delete a sealed volume too.") var force = false
     @OptionGroup var home: VolumeHome
+    @OptionGroup var providerOptions: VolumeProviderOptions
 
     func run() async throws {
         try await staging {
@@ -386,6 +480,9 @@ struct VolumeDelete: AsyncParsableCommand {
             let volume = try registry.volume(name)
             if let info = try? volume.info(), info.state == .sealed, !force {
                 throw CLIError("volume '\(name)' is sealed (\(info.id ?? "")); give --force to delete it")
+            }
+            if let entry = registry.entry(name), let remote = try providerOptions.remote(of: entry, home: home.home) {
+                try remote.delete()
             }
             if FileManager.default.fileExists(atPath: volume.path) { try volume.delete() }
             registry.forget(name)

@@ -37,8 +37,8 @@ public final class OrthancTestBed {
     public var restURL: URL { URL(string: "http://127.0.0.1:\(httpPort)")! }
     public var logFile: URL { directory.appendingPathComponent("orthanc.log") }
 
-    /// Starts Orthanc on two free ports and waits until `/system` answers (it takes well under a second; after 20 s
-    /// it is an error quoting Orthanc's log). With `credentials`, every HTTP request needs them.
+    /// Starts Orthanc on two free ports and waits until it has started (well under a second; after 30 s it is an
+    /// error quoting Orthanc's log) and `/system` answers. With `credentials`, every HTTP request needs them.
     public init(credentials: (user: String, password: String)? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "deployctl-orthanc-\(UUID().uuidString.prefix(8))", isDirectory: true)
@@ -65,22 +65,29 @@ public final class OrthancTestBed {
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
             to: configFile)
         try Self.spawn([Self.binary, configFile.path], log: logFile.path, pid: &pid)
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
+        // Readiness is read from Orthanc's log with a blocking poll, not with awaited requests: with every suite
+        // running at once on 2 cores, an awaiting task can wait minutes for a thread, which a deadline would take
+        // for Orthanc's fault. Then one request checks that /system answers.
+        let deadline = Date().addingTimeInterval(30)
+        while !logTail(lines: 200).contains("Orthanc has started") {
             if let status = exitStatus(wait: false) {
                 throw Failure(description: "Orthanc exited (\(status)):\n\(logTail())")
             }
-            var request = URLRequest(url: restURL.appendingPathComponent("system"))
-            authorize(&request)
-            if let (_, response) = try? await session.data(for: request),
-                (response as? HTTPURLResponse)?.statusCode == 200
-            {
-                return
+            guard Date() < deadline else {
+                stop()
+                throw Failure(description: "Orthanc did not start within 30 s:\n\(logTail())")
             }
-            try await Task.sleep(nanoseconds: 50_000_000)
+            usleep(20_000)
         }
-        stop()
-        throw Failure(description: "Orthanc did not answer /system on port \(httpPort) within 20 s:\n\(logTail())")
+        var request = URLRequest(url: restURL.appendingPathComponent("system"))
+        authorize(&request)
+        let status = ((try? await session.data(for: request))?.1 as? HTTPURLResponse)?.statusCode
+        guard status == 200 else {
+            stop()
+            throw Failure(
+                description: "Orthanc's /system on port \(httpPort) answered \(status.map(String.init) ?? "nothing"):\n"
+                    + logTail())
+        }
     }
 
     deinit {

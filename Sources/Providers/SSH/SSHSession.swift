@@ -131,20 +131,45 @@ public final class SSHSession {
 
     /// Copies `data` to `path` on the host (SCP), with the given permissions.
     public func upload(_ data: Data, to path: String, mode: Int32 = 0o644) throws(SSHError) {
+        var pending: Data? = data
+        try scp(to: path, mode: mode, size: Int64(data.count)) {
+            defer { pending = nil }
+            return pending
+        }
+    }
+
+    /// Copies the local file at `source` to `path` on the host (SCP), streamed from disk 1 MiB at a time.
+    public func upload(file source: String, to path: String, mode: Int32 = 0o644) throws(SSHError) {
+        guard let handle = FileHandle(forReadingAtPath: source),
+            let size = (try? FileManager.default.attributesOfItem(atPath: source))?[.size] as? NSNumber
+        else { throw fail(.transfer, "cannot read \(source)") }
+        defer { try? handle.close() }
+        try scp(to: path, mode: mode, size: size.int64Value) { try? handle.read(upToCount: 1 << 20) }
+    }
+
+    /// One SCP transfer of `size` bytes, taken from `next` until it has given them all.
+    private func scp(to path: String, mode: Int32, size: Int64, next: () -> Data?) throws(SSHError) {
         guard let session else { throw fail(.transfer, "not connected") }
-        guard let channel = libssh2_scp_send64(session, path, mode, Int64(data.count), 0, 0) else {
+        guard let channel = libssh2_scp_send64(session, path, mode, size, 0, 0) else {
             throw fail(.transfer, "could not start copying to \(path): \(lastError())")
         }
         defer { libssh2_channel_free(channel) }
-        var offset = 0
-        while offset < data.count {
-            let written = data.withUnsafeBytes { bytes in
-                dctl_channel_write(
-                    channel, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
-                    data.count - offset)
+        var sent: Int64 = 0
+        while sent < size {
+            guard let chunk = next(), !chunk.isEmpty else {
+                throw fail(.transfer, "the data ended early while copying it to \(path)")
             }
-            guard written > 0 else { throw fail(.transfer, "copying to \(path) failed: \(lastError())") }
-            offset += written
+            var offset = 0
+            while offset < chunk.count {
+                let written = chunk.withUnsafeBytes { bytes in
+                    dctl_channel_write(
+                        channel, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
+                        chunk.count - offset)
+                }
+                guard written > 0 else { throw fail(.transfer, "copying to \(path) failed: \(lastError())") }
+                offset += written
+            }
+            sent += Int64(chunk.count)
         }
         libssh2_channel_send_eof(channel)
         libssh2_channel_wait_eof(channel)

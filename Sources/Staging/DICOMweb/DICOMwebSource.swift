@@ -38,7 +38,8 @@ public struct DICOMwebSource: SeriesSource {
         var result: [SourceSeries] = []
         for (query, patient) in queries {
             for study in try await client.searchStudies(query) where seen.insert(study.studyInstanceUID).inserted {
-                for series in try await client.searchSeries(study: study.studyInstanceUID, modality: selection.modality)
+                for series in try await client.searchSeries(
+                    study: study.studyInstanceUID, modality: selection.modality, bodyPart: selection.bodyPart)
                 {
                     result.append(
                         SourceSeries(
