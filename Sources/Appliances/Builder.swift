@@ -38,11 +38,32 @@ public enum ApplianceBuilder {
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
         var layers: [Descriptor] = []
         var diffIDs: [String] = []
-        for layer in spec.layers {
-            let entries = try self.entries(for: layer, in: spec.directory)
+        let work = URL(fileURLWithPath: output).appendingPathComponent(".work").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        for (index, layer) in spec.layers.enumerated() {
+            // Package layers are materialised in a scratch directory first, then taken like a directory.
+            var taken = layer
+            let scratch = "\(work)/layer-\(index)"
+            try? FileManager.default.removeItem(atPath: scratch)
+            switch layer.source {
+            case .pip(let requirements):
+                let path =
+                    requirements.hasPrefix("/")
+                    ? requirements : URL(fileURLWithPath: spec.directory).appendingPathComponent(requirements).path
+                try FileManager.default.createDirectory(atPath: scratch + "/tree", withIntermediateDirectories: true)
+                try PackageLayers.pip(requirements: path, into: scratch + "/tree")
+                taken.source = .directory(scratch + "/tree")
+            case .debian(let packages):
+                try PackageLayers.debian(packages, into: scratch + "/tree")
+                taken.source = .directory(scratch + "/tree")
+            case .directory, .file:
+                break
+            }
+            let entries = try self.entries(for: taken, in: spec.directory)
             let (descriptor, diffID) = try writeLayer(entries, mtime: spec.created, blobs: blobs)
             layers.append(descriptor)
             diffIDs.append(diffID)
+            try? FileManager.default.removeItem(atPath: scratch)
         }
         let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(spec.created)))
         var runtime: [String: Any] = [:]
@@ -67,6 +88,13 @@ public enum ApplianceBuilder {
                 case .directory(let path):
                     ["created": created, "created_by": "deployctl: directory \(path) → \(layer.to)"]
                 case .file(let path, _): ["created": created, "created_by": "deployctl: file \(path) → \(layer.to)"]
+                case .pip(let requirements):
+                    ["created": created, "created_by": "deployctl: pip -r \(requirements) → \(layer.to)"]
+                case .debian(let packages):
+                    [
+                        "created": created,
+                        "created_by": "deployctl: debian \(packages.joined(separator: " ")) → \(layer.to)",
+                    ]
                 }
             },
         ]
@@ -167,6 +195,8 @@ public enum ApplianceBuilder {
             }
             if !destination.isEmpty { entries.append(TarEntry(path: destination, kind: .directory, mode: 0o755)) }
             try walk(source, into: destination, &entries)
+        case .pip, .debian:
+            throw BuildError(description: "a package layer is built into a directory first")
         }
         return entries.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
     }

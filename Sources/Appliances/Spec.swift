@@ -14,6 +14,9 @@ import Yams
 ///   - file: run.sh
 ///     to: /usr/local/bin/bone-density
 ///     mode: "0755"
+///   - debian: [python3-minimal]      # with their dependencies, from this machine's apt sources; to: / by default
+///   - pip: requirements.txt          # pip install --target `to`
+///     to: /usr/lib/python3/dist-packages
 /// env: { PYTHONUNBUFFERED: "1" }
 /// entrypoint: [ /usr/local/bin/bone-density ]
 /// cmd: [ /data, /results ]
@@ -28,6 +31,10 @@ public struct ApplianceSpec: Equatable, Sendable {
         public enum Source: Equatable, Sendable {
             case directory(String)
             case file(String, mode: UInt32?)
+            /// A pip requirements file, installed with `pip install --target` into `to`.
+            case pip(requirements: String)
+            /// Debian packages and their dependency closure, unpacked under `to` (default `/`).
+            case debian([String])
         }
 
         public var source: Source
@@ -109,8 +116,10 @@ public struct ApplianceSpec: Equatable, Sendable {
         }
         for (index, item) in ((document["layers"] as? [Any]) ?? []).enumerated() {
             let key = "layers[\(index)]"
-            guard let layer = item as? [String: Any], let to = layer["to"] as? String, to.hasPrefix("/") else {
-                throw fail(key, "a mapping with `directory` or `file` and an absolute `to`")
+            guard let layer = item as? [String: Any],
+                let to = layer["to"] as? String ?? (layer["debian"] != nil ? "/" : nil), to.hasPrefix("/")
+            else {
+                throw fail(key, "a mapping with `directory`, `file`, `pip` or `debian` and an absolute `to`")
             }
             if let source = layer["directory"] as? String {
                 spec.layers.append(Layer(source: .directory(source), to: to))
@@ -123,8 +132,18 @@ public struct ApplianceSpec: Equatable, Sendable {
                     mode = value
                 }
                 spec.layers.append(Layer(source: .file(source, mode: mode), to: to))
+            } else if let requirements = layer["pip"] as? String {
+                spec.layers.append(Layer(source: .pip(requirements: requirements), to: to))
+            } else if let packages = layer["debian"] {
+                let names = (packages as? [Any])?.map { String(describing: $0) } ?? []
+                guard !names.isEmpty,
+                    names.allSatisfy({ name in
+                        name.first?.isLetter == true || name.first?.isNumber == true
+                    }) && names.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || "+-.:".contains($0) } })
+                else { throw fail("\(key).debian", "a list of Debian package names") }
+                spec.layers.append(Layer(source: .debian(names), to: to))
             } else {
-                throw fail(key, "give `directory` or `file`")
+                throw fail(key, "give `directory`, `file`, `pip` or `debian`")
             }
         }
         if document["layers"] != nil && !(document["layers"] is [Any]) { throw fail("layers", "a list") }
