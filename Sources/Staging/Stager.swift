@@ -59,6 +59,7 @@ public struct Stager: Sendable {
             throw StagingError(.volume, "volume '\(info.name)' is sealed; stage into a new volume")
         }
         var manifest = try volume.manifest()
+        volume.removeLeftovers()
         let fingerprint = Crypto.hex(Array(anonymiser.pseudonyms.mac("fingerprint", "").prefix(8)))
         if !manifest.secretFingerprint.isEmpty && manifest.secretFingerprint != fingerprint {
             throw StagingError(

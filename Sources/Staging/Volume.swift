@@ -105,7 +105,7 @@ public struct Volume: Sendable {
             }
             return info
         }
-        try? FileManager.default.removeItem(atPath: workPath)
+        removeLeftovers()
         info.state = .sealed
         info.digest = "sha256:" + digest
         info.id = "vol-" + digest.prefix(16)
@@ -114,8 +114,18 @@ public struct Volume: Sendable {
         return info
     }
 
-    /// Every manifest file exists with its size and checksum, and no other file sits among the series.
-    public func verify(_ manifest: Manifest) throws(StagingError) {
+    /// What a run that was killed can leave: its work directory and half-written temporary files. None of it is
+    /// listed in the manifest, so none of it was ever staged.
+    func removeLeftovers() {
+        for leftover in [workPath, manifestPath + ".tmp", infoPath + ".tmp"] {
+            try? FileManager.default.removeItem(atPath: leftover)
+        }
+    }
+
+    /// Every manifest file exists with its size and checksum, and (with `strays`) no other file sits among the
+    /// series: a series directory a killed run moved in but did not record is redone by the next run, and stops a
+    /// seal until then.
+    public func verify(_ manifest: Manifest, strays: Bool = true) throws(StagingError) {
         var expected = Set<String>()
         for series in manifest.series {
             for file in series.files {
@@ -130,7 +140,8 @@ public struct Volume: Sendable {
                 }
             }
         }
-        let skip: Set<String> = ["volume.json", "manifest.json", ".staging"]
+        guard strays else { return }
+        let skip: Set<String> = ["volume.json", "manifest.json", ".staging", "volume.json.tmp", "manifest.json.tmp"]
         guard let walker = FileManager.default.enumerator(atPath: path) else { return }
         while let relative = walker.nextObject() as? String {
             if skip.contains(String(relative.split(separator: "/").first ?? "")) {
