@@ -181,7 +181,7 @@ struct BuildTests {
         #expect(error("name: x\nlayer: []").hasPrefix("s.yaml: layer: unknown key; the keys are base, cmd,"))
         #expect(
             error("name: x\nlayers:\n  - directory: a\n    to: relative")
-                == "s.yaml: layers[0]: a mapping with `directory` or `file` and an absolute `to`")
+                == "s.yaml: layers[0]: a mapping with `directory`, `file`, `pip` or `debian` and an absolute `to`")
         #expect(
             error("name: x\nlayers:\n  - file: a\n    to: /a\n    mode: \"0999\"")
                 == "s.yaml: layers[0].mode: an octal mode such as \"0755\"")

@@ -17,13 +17,18 @@ final class TestRegistry {
     static let user = "tester"
     static let password = "test-password"
 
-    init(basicAuth: Bool = false) throws {
+    /// `token`: the registry sends clients to this token realm and trusts tokens signed by this certificate.
+    init(basicAuth: Bool = false, token: (realm: String, certificate: String)? = nil) throws {
         scratch = try Scratch()
         port = Int.random(in: 20_000..<40_000)
         try scratch.write("htpasswd", "\(Self.user):$2b$05$ABCrLSzY7JXDX.P.p/PKueAaTjt/2WNkrz3trYwvuoYqfXNUuZkKm\n")
         let auth =
             basicAuth
-            ? "auth:\n  htpasswd:\n    realm: test-realm\n    path: \(scratch.path)/htpasswd\n" : ""
+            ? "auth:\n  htpasswd:\n    realm: test-realm\n    path: \(scratch.path)/htpasswd\n"
+            : token.map {
+                "auth:\n  token:\n    realm: \($0.realm)\n    service: test-registry\n    issuer: deployctl-test\n"
+                    + "    rootcertbundle: \($0.certificate)\n"
+            } ?? ""
         let config = try scratch.write(
             "config.yml",
             """
