@@ -45,6 +45,8 @@ public final class RegistryClient: @unchecked Sendable {
     public struct PushReport: Equatable, Sendable {
         public var uploaded: [String] = []
         public var skipped: [String] = []
+        /// Blobs the registry linked from another of its repositories (cross-repository mount), not uploaded.
+        public var mounted: [String] = []
         public var manifest = ""
     }
 
@@ -77,8 +79,11 @@ public final class RegistryClient: @unchecked Sendable {
 
     // MARK: push
 
-    /// Pushes the image `tag` of the OCI layout at `layout` to `reference`.
-    public func push(layout: String, tag: String, to reference: Reference) async throws -> PushReport {
+    /// Pushes the image `tag` of the OCI layout at `layout` to `reference`. A blob missing there is first asked
+    /// for by mount from each repository of `mountFrom` on the same registry (one request, no bytes sent).
+    public func push(
+        layout: String, tag: String, to reference: Reference, mountFrom: [String] = []
+    ) async throws -> PushReport {
         let root = URL(fileURLWithPath: layout)
         guard let indexData = FileManager.default.contents(atPath: root.appendingPathComponent("index.json").path),
             let index = try? JSONSerialization.jsonObject(with: indexData) as? [String: Any],
@@ -105,6 +110,8 @@ public final class RegistryClient: @unchecked Sendable {
             }
             if try await hasBlob(reference, digest) {
                 report.skipped.append(digest)
+            } else if try await mount(digest, into: reference, from: mountFrom) {
+                report.mounted.append(digest)
             } else {
                 try await upload(file, digest: digest, to: reference)
                 report.uploaded.append(digest)
@@ -130,6 +137,22 @@ public final class RegistryClient: @unchecked Sendable {
         request.httpMethod = "HEAD"
         let (_, response) = try await send(request, body: nil, scope: pushScope(reference))
         return response.statusCode == 200
+    }
+
+    /// Cross-repository mount (POST …/blobs/uploads/?mount=DIGEST&from=REPO): 201 when the registry linked the
+    /// blob. Any other answer (202 opens an upload session instead, which is left to expire) tries the next.
+    func mount(_ digest: String, into reference: Reference, from repositories: [String]) async throws -> Bool {
+        for repository in repositories where repository != reference.repository {
+            var request = URLRequest(
+                url: Self.appending(
+                    Self.appending(url(reference, "blobs/uploads/"), "mount", digest), "from", repository))
+            request.httpMethod = "POST"
+            request.setValue("0", forHTTPHeaderField: "Content-Length")
+            let scope = "\(pushScope(reference)) repository:\(repository):pull"
+            let (_, response) = try await send(request, body: .data(Data()), scope: scope)
+            if response.statusCode == 201 { return true }
+        }
+        return false
     }
 
     /// One streamed PUT of the whole file; chunked PATCHes when the registry does not take that.

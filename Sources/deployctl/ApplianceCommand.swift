@@ -117,7 +117,8 @@ struct AppliancePush: AsyncParsableCommand {
             PUT each (never held in memory), or in chunks when the registry does not take a whole blob; then the \
             manifest. Basic credentials (--user and --password-file) are sent when the registry asks; a bearer \
             challenge is answered by fetching a token from its realm with them. 429 and 5xx answers and dropped \
-            connections are retried with backoff.
+            connections are retried with backoff. --mount-from REPO (repeatable) asks the registry to link blobs \
+            it holds in another repository instead of uploading them again (cross-repository mount).
             """)
 
     @Argument(help: "An OCI image layout directory (from `appliance build`).") var layout: String
@@ -128,6 +129,8 @@ struct AppliancePush: AsyncParsableCommand {
     @Option(help: "User name for the registry.") var user: String?
     @Option(name: .customLong("password-file"), help: "A file holding the password or token (never an argument).")
     var passwordFile: String?
+    @Option(name: .customLong("mount-from"), help: "A repository of the same registry to mount blobs from.")
+    var mountFrom: [String] = []
     @Option(help: "text or json.") var format: OutputFormat = .text
 
     func run() async throws {
@@ -152,7 +155,7 @@ struct AppliancePush: AsyncParsableCommand {
         let client = RegistryClient(insecure: insecure, credentials: credentials)
         let report: RegistryClient.PushReport
         do {
-            report = try await client.push(layout: layout, tag: tag, to: reference)
+            report = try await client.push(layout: layout, tag: tag, to: reference, mountFrom: mountFrom)
         } catch {
             writeError("error: push to \(reference): \(error)")
             throw ExitCode(1)
@@ -161,7 +164,7 @@ struct AppliancePush: AsyncParsableCommand {
         case .json:
             let object: [String: Any] = [
                 "destination": reference.description, "manifest": report.manifest, "uploaded": report.uploaded,
-                "skipped": report.skipped,
+                "skipped": report.skipped, "mounted": report.mounted,
             ]
             let data = try JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
@@ -169,7 +172,7 @@ struct AppliancePush: AsyncParsableCommand {
         case .text:
             print(
                 "\(reference): pushed \(report.manifest) (\(report.uploaded.count) blob(s) uploaded, "
-                    + "\(report.skipped.count) already there)")
+                    + "\(report.skipped.count) already there, \(report.mounted.count) mounted)")
         }
     }
 }

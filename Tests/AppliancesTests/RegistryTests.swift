@@ -107,6 +107,24 @@ struct RegistryTests {
             try String(contentsOfFile: "\(scratch.path)/bundle/rootfs/opt/demo/sub/b.txt", encoding: .utf8) == "x\n")
     }
 
+    @Test("cross-repository mount: a second repository gets every blob linked from the first, none uploaded")
+    func mount() async throws {
+        let registry = try TestRegistry()
+        let (scratch, result) = try built()
+        let client = RegistryClient(insecure: true)
+        _ = try await client.push(
+            layout: scratch.path + "/out", tag: "v1", to: try RegistryClient.Reference("\(registry.host)/study/a:v1"))
+        let report = try await client.push(
+            layout: scratch.path + "/out", tag: "v1", to: try RegistryClient.Reference("\(registry.host)/study/b:v1"),
+            mountFrom: ["study/nowhere", "study/a"])
+        #expect(report.uploaded.isEmpty)
+        #expect(Set(report.mounted) == Set([result.config.digest] + result.layers.map(\.digest)))
+        let copy = try runProgram(
+            "/usr/bin/skopeo",
+            ["copy", "--src-tls-verify=false", "docker://\(registry.host)/study/b:v1", "oci:\(scratch.path)/b:v1"])
+        #expect(copy.status == 0, "\(copy.output)")
+    }
+
     @Test("chunked uploads (PATCH ranges, then PUT with the digest) give the same image")
     func chunked() async throws {
         let registry = try TestRegistry()
