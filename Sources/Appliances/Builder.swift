@@ -36,8 +36,13 @@ public enum ApplianceBuilder {
     public static func build(_ spec: ApplianceSpec, output: String, tag: String = "latest") throws -> BuildResult {
         let blobs = URL(fileURLWithPath: output).appendingPathComponent("blobs/sha256")
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
-        var layers: [Descriptor] = []
-        var diffIDs: [String] = []
+        let base =
+            spec.base == "scratch"
+            ? nil
+            : try BaseImage.load(
+                spec.base, directory: spec.directory, os: spec.os, architecture: spec.architecture, blobs: blobs)
+        var layers: [Descriptor] = base?.layers ?? []
+        var diffIDs: [String] = base?.diffIDs ?? []
         let work = URL(fileURLWithPath: output).appendingPathComponent(".work").path
         defer { try? FileManager.default.removeItem(atPath: work) }
         for (index, layer) in spec.layers.enumerated() {
@@ -66,24 +71,35 @@ public enum ApplianceBuilder {
             try? FileManager.default.removeItem(atPath: scratch)
         }
         let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(spec.created)))
-        var runtime: [String: Any] = [:]
-        if !spec.env.isEmpty { runtime["Env"] = spec.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } }
+        // The base's runtime config, extended by the spec: its variables and labels added (a name both give takes
+        // the spec's value), entrypoint, cmd and working directory replaced when the spec gives them.
+        var runtime: [String: Any] = base?.runtime ?? [:]
+        var environment: [String: String] = [:]
+        for pair in runtime["Env"] as? [String] ?? [] {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            environment[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        environment.merge(spec.env) { _, new in new }
+        if !environment.isEmpty {
+            runtime["Env"] = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        }
         if !spec.entrypoint.isEmpty { runtime["Entrypoint"] = spec.entrypoint }
         if !spec.cmd.isEmpty { runtime["Cmd"] = spec.cmd }
         if !spec.workdir.isEmpty { runtime["WorkingDir"] = spec.workdir }
-        var labels = spec.labels
+        var labels = (runtime["Labels"] as? [String: String] ?? [:]).merging(spec.labels) { _, new in new }
         labels["org.deployctl.resources.cpus"] = String(spec.resources.cpus)
         labels["org.deployctl.resources.memory_mb"] = String(spec.resources.memoryMB)
         labels["org.deployctl.resources.gpus"] = String(spec.resources.gpus)
         runtime["Labels"] = labels
         if !spec.exposedPorts.isEmpty {
-            runtime["ExposedPorts"] = Dictionary(
-                uniqueKeysWithValues: spec.exposedPorts.map { ($0.contains("/") ? $0 : "\($0)/tcp", [String: Any]()) })
+            var ports = runtime["ExposedPorts"] as? [String: Any] ?? [:]
+            for port in spec.exposedPorts { ports[port.contains("/") ? port : "\(port)/tcp"] = [String: Any]() }
+            runtime["ExposedPorts"] = ports
         }
         let config: [String: Any] = [
             "created": created, "architecture": spec.architecture, "os": spec.os, "config": runtime,
             "rootfs": ["type": "layers", "diff_ids": diffIDs],
-            "history": spec.layers.map { layer -> [String: Any] in
+            "history": (base?.history ?? []) + spec.layers.map { layer -> [String: Any] in
                 switch layer.source {
                 case .directory(let path):
                     ["created": created, "created_by": "deployctl: directory \(path) → \(layer.to)"]

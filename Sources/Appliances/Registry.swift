@@ -246,6 +246,99 @@ public final class RegistryClient: @unchecked Sendable {
         return data
     }
 
+    /// Pulls `reference` into an OCI image layout at `layout` (created if missing), tagged `tag` there: the manifest
+    /// (for an index or a Docker manifest list, the entry of `platform`), then config and layers, each downloaded
+    /// to disk and checked against its digest before it joins the layout. Blobs the layout holds are not fetched.
+    public func pull(
+        _ reference: Reference, into layout: String, tag: String, platform: (os: String, architecture: String) = (
+            "linux", "amd64"
+        )
+    ) async throws -> String {
+        let root = URL(fileURLWithPath: layout)
+        let blobs = root.appendingPathComponent("blobs/sha256")
+        try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
+        try await authenticate(reference, scope: pullScope(reference))
+        var (data, mediaType) = try await fetchManifest(reference, reference.tag)
+        if mediaType.contains("index") || mediaType.contains("manifest.list") {
+            let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            let entries = object?["manifests"] as? [[String: Any]] ?? []
+            guard
+                let entry = entries.first(where: {
+                    let wanted = $0["platform"] as? [String: Any]
+                    return wanted?["os"] as? String == platform.os
+                        && wanted?["architecture"] as? String == platform.architecture
+                }), let digest = entry["digest"] as? String
+            else { throw RegistryError("\(reference): no image for \(platform.os)/\(platform.architecture)") }
+            (data, mediaType) = try await fetchManifest(reference, digest)
+        }
+        guard let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let config = manifest["config"] as? [String: Any], let layers = manifest["layers"] as? [[String: Any]]
+        else { throw RegistryError("\(reference): the manifest has no config or layers") }
+        for descriptor in [config] + layers {
+            guard let digest = descriptor["digest"] as? String, digest.hasPrefix("sha256:") else { continue }
+            let target = blobs.appendingPathComponent(String(digest.dropFirst(7)))
+            if FileManager.default.fileExists(atPath: target.path) { continue }
+            let request = URLRequest(url: url(reference, "blobs/\(digest)"))
+            var authorised = request
+            authorize(&authorised, scope: pullScope(reference))
+            let (file, response) = try await session.download(for: authorised)
+            defer { try? FileManager.default.removeItem(at: file) }
+            guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                throw RegistryError(
+                    "\(reference): blob \(digest) (HTTP \((response as? HTTPURLResponse)?.statusCode ?? 0))")
+            }
+            try BaseImage.copyChecked(file, to: target, digest: digest, what: reference.description)
+        }
+        let digest = SHA256Stream.digest(data)
+        try data.write(to: blobs.appendingPathComponent(String(digest.dropFirst(7))), options: .atomic)
+        // index.json: this tag's entry replaces an older one of the same tag.
+        let indexURL = root.appendingPathComponent("index.json")
+        var entries =
+            ((FileManager.default.contents(atPath: indexURL.path)).flatMap {
+                try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+            }?["manifests"] as? [[String: Any]] ?? []).filter {
+                ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String != tag
+            }
+        entries.append([
+            "mediaType": mediaType, "digest": digest, "size": data.count,
+            "platform": ["os": platform.os, "architecture": platform.architecture],
+            "annotations": ["org.opencontainers.image.ref.name": tag],
+        ])
+        let index: [String: Any] = [
+            "schemaVersion": 2, "mediaType": ApplianceBuilder.indexMediaType, "manifests": entries,
+        ]
+        try ApplianceBuilder.canonical(["imageLayoutVersion": "1.0.0"]).write(
+            to: root.appendingPathComponent("oci-layout"), options: .atomic)
+        try ApplianceBuilder.canonical(index).write(to: indexURL, options: .atomic)
+        return digest
+    }
+
+    /// A manifest or index by tag or digest, every type accepted; its bytes (checked) and media type.
+    func fetchManifest(_ reference: Reference, _ tagOrDigest: String) async throws -> (Data, String) {
+        var request = URLRequest(url: url(reference, "manifests/\(tagOrDigest)"))
+        request.setValue(
+            [
+                "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+            ].joined(separator: ", "), forHTTPHeaderField: "Accept")
+        let (data, response) = try await send(request, body: nil, scope: pullScope(reference))
+        guard response.statusCode == 200 else {
+            throw RegistryError("\(reference): no manifest \(tagOrDigest) (HTTP \(response.statusCode))")
+        }
+        let digest = SHA256Stream.digest(data)
+        if let named = response.value(forHTTPHeaderField: "Docker-Content-Digest"), named != digest {
+            throw RegistryError("\(reference): the manifest does not match its digest \(named)")
+        }
+        if tagOrDigest.hasPrefix("sha256:") && tagOrDigest != digest {
+            throw RegistryError("\(reference): the manifest does not match its digest \(tagOrDigest)")
+        }
+        let type =
+            response.value(forHTTPHeaderField: "Content-Type")?.split(separator: ";").first.map(String.init)
+            ?? ((try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["mediaType"] as? String ?? "")
+        return (data, type)
+    }
+
     /// Asks `/v2/` first and answers its challenge, so that later requests (HEAD among them, whose 401 answers
     /// FoundationNetworking does not finish reading) carry credentials from the start.
     func authenticate(_ reference: Reference, scope: String) async throws {

@@ -6,7 +6,7 @@ import Yams
 ///
 /// ```yaml
 /// name: bone-density
-/// base: scratch
+/// base: scratch                     # or oci:DIR[:TAG], an OCI image layout (`appliance pull` fetches one)
 /// platform: linux/amd64
 /// layers:
 ///   - directory: ../workloads/bone-density   # its tree, copied to `to`
@@ -104,8 +104,9 @@ public struct ApplianceSpec: Equatable, Sendable {
         var spec = ApplianceSpec(name: name, directory: directory)
         if let base = document["base"] {
             guard let text = base as? String else { throw fail("base", "a string") }
-            guard text == "scratch" else {
-                throw fail("base", "only `scratch` is supported so far (an OCI base image is still to come)")
+            guard text == "scratch" || (text.hasPrefix("oci:") && text.count > 4) else {
+                throw fail(
+                    "base", "`scratch` or `oci:DIR[:TAG]`, an OCI image layout (`deployctl appliance pull` makes one)")
             }
             spec.base = text
         }

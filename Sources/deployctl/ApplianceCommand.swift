@@ -6,7 +6,7 @@ struct ApplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "appliance",
         abstract: "Appliances: build reproducible OCI images from a spec, and look into them.",
-        subcommands: [ApplianceBuild.self, AppliancePush.self, ApplianceInspect.self])
+        subcommands: [ApplianceBuild.self, AppliancePush.self, AppliancePull.self, ApplianceInspect.self])
 }
 
 /// `deployctl appliance build SPEC --output DIR`.
@@ -62,6 +62,62 @@ struct ApplianceBuild: ParsableCommand {
             for (layer, diffID) in zip(result.layers, result.diffIDs) {
                 print("layer \(layer.digest) (\(layer.size) bytes; uncompressed \(diffID))")
             }
+        }
+    }
+}
+
+/// How to reach a registry: plain HTTP or not, and the credentials.
+struct RegistryLogin: ParsableArguments {
+    @Flag(help: "Plain HTTP (a registry on loopback without TLS).") var insecure = false
+    @Option(help: "User name for the registry.") var user: String?
+    @Option(name: .customLong("password-file"), help: "A file holding the password or token (never an argument).")
+    var passwordFile: String?
+
+    func client() throws -> RegistryClient {
+        var credentials: (user: String, password: String)?
+        if let user {
+            guard let passwordFile,
+                let password = try? String(contentsOfFile: passwordFile, encoding: .utf8)
+                    .trimmingCharacters(in: .newlines)
+            else {
+                writeError("error: --user needs --password-file with the password (readable)")
+                throw ExitCode(2)
+            }
+            credentials = (user, password)
+        }
+        return RegistryClient(insecure: insecure, credentials: credentials)
+    }
+}
+
+/// `deployctl appliance pull REGISTRY/REPO:TAG --output DIR`.
+struct AppliancePull: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Pull an image from a registry into an OCI image layout (to build on it: base: oci:DIR:TAG).",
+        discussion: """
+            The manifest (for a multi-platform index, the linux/amd64 entry), the config and every layer are \
+            downloaded to disk and checked against their digests; blobs the layout holds are not fetched again. \
+            A spec then names the layout as its base (`base: oci:DIR:TAG`), so builds stay offline.
+            """)
+
+    @Argument(help: "REGISTRY/REPOSITORY[:TAG].") var source: String
+    @Option(help: "The OCI image layout directory to write (created if missing).") var output: String
+    @Option(help: "The tag to give the image in the layout (default: the source's).") var tag: String?
+    @OptionGroup var login: RegistryLogin
+
+    func run() async throws {
+        let reference: RegistryClient.Reference
+        do { reference = try RegistryClient.Reference(source) } catch {
+            writeError("error: \(error.description)")
+            throw ExitCode(2)
+        }
+        let client = try login.client()
+        do {
+            let digest = try await client.pull(reference, into: output, tag: tag ?? reference.tag)
+            print("\(reference) → \(output):\(tag ?? reference.tag) (\(digest))")
+        } catch {
+            writeError("error: pull \(reference): \(error)")
+            throw ExitCode(1)
         }
     }
 }
@@ -125,10 +181,7 @@ struct AppliancePush: AsyncParsableCommand {
     @Argument(help: "Where to: REGISTRY/REPOSITORY[:TAG], such as localhost:5000/study/bone-density:1.0.")
     var destination: String
     @Option(help: "The image of the layout to push, by its tag there.") var tag: String = "latest"
-    @Flag(help: "Plain HTTP (a registry on loopback without TLS).") var insecure = false
-    @Option(help: "User name for the registry.") var user: String?
-    @Option(name: .customLong("password-file"), help: "A file holding the password or token (never an argument).")
-    var passwordFile: String?
+    @OptionGroup var login: RegistryLogin
     @Option(name: .customLong("mount-from"), help: "A repository of the same registry to mount blobs from.")
     var mountFrom: [String] = []
     @Option(help: "text or json.") var format: OutputFormat = .text
@@ -141,18 +194,7 @@ struct AppliancePush: AsyncParsableCommand {
             writeError("error: \(error.description)")
             throw ExitCode(2)
         }
-        var credentials: (user: String, password: String)?
-        if let user {
-            guard let passwordFile,
-                let password = try? String(contentsOfFile: passwordFile, encoding: .utf8)
-                    .trimmingCharacters(in: .newlines)
-            else {
-                writeError("error: --user needs --password-file with the password (readable)")
-                throw ExitCode(2)
-            }
-            credentials = (user, password)
-        }
-        let client = RegistryClient(insecure: insecure, credentials: credentials)
+        let client = try login.client()
         let report: RegistryClient.PushReport
         do {
             report = try await client.push(layout: layout, tag: tag, to: reference, mountFrom: mountFrom)

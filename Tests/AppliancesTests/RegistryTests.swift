@@ -125,6 +125,50 @@ struct RegistryTests {
         #expect(copy.status == 0, "\(copy.output)")
     }
 
+    @Test("pull brings an image into a layout, and a spec builds on it as its base: its layers, then the spec's")
+    func pullAndBuildOnBase() async throws {
+        let registry = try TestRegistry()
+        let (scratch, result) = try built()
+        let client = RegistryClient(insecure: true)
+        let reference = try RegistryClient.Reference("\(registry.host)/study/base:v1")
+        _ = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
+        let digest = try await client.pull(reference, into: scratch.path + "/pulled", tag: "base")
+        #expect(digest == result.manifest.digest)
+        try scratch.write("extra/tool.sh", "#!/bin/sh\necho tool\n", mode: 0o755)
+        try scratch.write(
+            "derived.yaml",
+            """
+            name: derived
+            base: oci:pulled:base
+            layers:
+              - directory: extra
+                to: /opt/extra
+            env: { EXTRA: "1" }
+            created: 2026-01-01T00:00:00Z
+            """)
+        let derived = try ApplianceBuilder.build(
+            try ApplianceSpec.load(path: scratch.path + "/derived.yaml"), output: scratch.path + "/derived", tag: "v2")
+        #expect(derived.layers.count == result.layers.count + 1)
+        #expect(Array(derived.layers.prefix(result.layers.count)) == result.layers)
+        #expect(Array(derived.diffIDs.prefix(result.diffIDs.count)) == result.diffIDs)
+        let unpack = try runProgram(
+            "/usr/bin/umoci",
+            ["unpack", "--rootless", "--image", "\(scratch.path)/derived:v2", "\(scratch.path)/bundle"])
+        #expect(unpack.status == 0, "\(unpack.output)")
+        let rootfs = scratch.path + "/bundle/rootfs"
+        #expect(FileManager.default.fileExists(atPath: rootfs + "/opt/demo/sub/b.txt"), "the base's files")
+        #expect(FileManager.default.fileExists(atPath: rootfs + "/opt/extra/tool.sh"), "the spec's files")
+        let config = try String(contentsOfFile: scratch.path + "/bundle/config.json", encoding: .utf8)
+        #expect(config.contains("EXTRA=1"))
+        // A base whose blob was tampered with is refused.
+        let blob = scratch.path + "/pulled/blobs/sha256/" + result.layers[0].digest.dropFirst(7)
+        try Data("tampered".utf8).write(to: URL(fileURLWithPath: blob))
+        #expect(throws: ApplianceBuilder.BuildError.self) {
+            try ApplianceBuilder.build(
+                try ApplianceSpec.load(path: scratch.path + "/derived.yaml"), output: scratch.path + "/again")
+        }
+    }
+
     @Test("chunked uploads (PATCH ranges, then PUT with the digest) give the same image")
     func chunked() async throws {
         let registry = try TestRegistry()

@@ -1,0 +1,100 @@
+import Foundation
+
+/// A base image read from an OCI image layout (`base: oci:DIR[:TAG]`; `deployctl appliance pull` makes one from a
+/// registry): its layers, their diff IDs and history, and its runtime config, which the spec's settings extend.
+struct BaseImage {
+    var layers: [Descriptor]
+    var diffIDs: [String]
+    var history: [[String: Any]]
+    var runtime: [String: Any]
+
+    /// Layer media types of Docker's schema 2, and the OCI ones with the same bytes.
+    static let ociLayerType = [
+        "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
+    ]
+
+    /// `oci:DIR[:TAG]`, DIR relative to `directory`; the layer blobs are copied into `blobs` (checked against their
+    /// digests on the way).
+    static func load(_ base: String, directory: String, os: String, architecture: String, blobs: URL) throws
+        -> BaseImage
+    {
+        var rest = String(base.dropFirst(4))
+        var tag: String?
+        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
+            tag = String(rest[rest.index(after: colon)...])
+            rest = String(rest[..<colon])
+        }
+        let root = URL(fileURLWithPath: rest.hasPrefix("/") ? rest : directory + "/" + rest)
+        func json(_ url: URL) throws -> [String: Any] {
+            guard let data = FileManager.default.contents(atPath: url.path),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw ApplianceBuilder.BuildError(description: "\(base): \(url.lastPathComponent) is unreadable") }
+            return object
+        }
+        func blob(_ digest: String) -> URL {
+            root.appendingPathComponent("blobs/sha256/" + digest.replacingOccurrences(of: "sha256:", with: ""))
+        }
+        let entries = (try json(root.appendingPathComponent("index.json"))["manifests"] as? [[String: Any]]) ?? []
+        let chosen =
+            tag.map { tag in
+                entries.first { ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag }
+            } ?? (entries.count == 1 ? entries.first : nil)
+        guard let entry = chosen, let manifestDigest = entry["digest"] as? String else {
+            throw ApplianceBuilder.BuildError(
+                description: "\(base): no image \(tag.map { "tagged \($0)" } ?? "(the layout holds several; name a tag)")")
+        }
+        let manifest = try json(blob(manifestDigest))
+        guard let configEntry = manifest["config"] as? [String: Any], let configDigest = configEntry["digest"] as? String,
+            let layerEntries = manifest["layers"] as? [[String: Any]]
+        else { throw ApplianceBuilder.BuildError(description: "\(base): the manifest has no config or layers") }
+        let config = try json(blob(configDigest))
+        guard config["os"] as? String == os, config["architecture"] as? String == architecture else {
+            throw ApplianceBuilder.BuildError(
+                description: "\(base): the base is \(config["os"] ?? "?")/\(config["architecture"] ?? "?"), "
+                    + "the spec's platform \(os)/\(architecture)")
+        }
+        var layers: [Descriptor] = []
+        for layer in layerEntries {
+            guard let digest = layer["digest"] as? String, let size = (layer["size"] as? NSNumber)?.int64Value,
+                let type = layer["mediaType"] as? String
+            else { throw ApplianceBuilder.BuildError(description: "\(base): a layer without digest or size") }
+            let target = blobs.appendingPathComponent(String(digest.dropFirst(7)))
+            if !FileManager.default.fileExists(atPath: target.path) {
+                try copyChecked(blob(digest), to: target, digest: digest, what: base)
+            }
+            layers.append(Descriptor(mediaType: ociLayerType[type] ?? type, digest: digest, size: size))
+        }
+        let rootfs = config["rootfs"] as? [String: Any]
+        let diffIDs = rootfs?["diff_ids"] as? [String] ?? []
+        guard diffIDs.count == layers.count else {
+            throw ApplianceBuilder.BuildError(description: "\(base): the config's diff_ids do not match its layers")
+        }
+        return BaseImage(
+            layers: layers, diffIDs: diffIDs, history: config["history"] as? [[String: Any]] ?? [],
+            runtime: config["config"] as? [String: Any] ?? [:])
+    }
+
+    /// Copies a blob, hashing it on the way; a blob whose bytes do not match its digest is refused.
+    static func copyChecked(_ source: URL, to target: URL, digest: String, what: String) throws {
+        guard let input = FileHandle(forReadingAtPath: source.path) else {
+            throw ApplianceBuilder.BuildError(description: "\(what): blob \(digest) is missing")
+        }
+        defer { try? input.close() }
+        let temporary = target.appendingPathExtension("partial")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
+            let output = FileHandle(forWritingAtPath: temporary.path)
+        else { throw ApplianceBuilder.BuildError(description: "cannot write \(temporary.path)") }
+        let hash = SHA256Stream()
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hash.update(chunk)
+            try output.write(contentsOf: chunk)
+        }
+        try output.close()
+        guard hash.finish() == digest else {
+            try? FileManager.default.removeItem(at: temporary)
+            throw ApplianceBuilder.BuildError(description: "\(what): blob \(digest) does not match its digest")
+        }
+        try FileManager.default.moveItem(at: temporary, to: target)
+    }
+}
