@@ -38,14 +38,18 @@ struct BaseImage {
         let entries = (try json(root.appendingPathComponent("index.json"))["manifests"] as? [[String: Any]]) ?? []
         let chosen =
             tag.map { tag in
-                entries.first { ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag }
+                entries.first {
+                    ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag
+                }
             } ?? (entries.count == 1 ? entries.first : nil)
         guard let entry = chosen, let manifestDigest = entry["digest"] as? String else {
             throw ApplianceBuilder.BuildError(
-                description: "\(base): no image \(tag.map { "tagged \($0)" } ?? "(the layout holds several; name a tag)")")
+                description:
+                    "\(base): no image \(tag.map { "tagged \($0)" } ?? "(the layout holds several; name a tag)")")
         }
         let manifest = try json(blob(manifestDigest))
-        guard let configEntry = manifest["config"] as? [String: Any], let configDigest = configEntry["digest"] as? String,
+        guard let configEntry = manifest["config"] as? [String: Any],
+            let configDigest = configEntry["digest"] as? String,
             let layerEntries = manifest["layers"] as? [[String: Any]]
         else { throw ApplianceBuilder.BuildError(description: "\(base): the manifest has no config or layers") }
         let config = try json(blob(configDigest))

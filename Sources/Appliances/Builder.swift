@@ -99,20 +99,22 @@ public enum ApplianceBuilder {
         let config: [String: Any] = [
             "created": created, "architecture": spec.architecture, "os": spec.os, "config": runtime,
             "rootfs": ["type": "layers", "diff_ids": diffIDs],
-            "history": (base?.history ?? []) + spec.layers.map { layer -> [String: Any] in
-                switch layer.source {
-                case .directory(let path):
-                    ["created": created, "created_by": "deployctl: directory \(path) → \(layer.to)"]
-                case .file(let path, _): ["created": created, "created_by": "deployctl: file \(path) → \(layer.to)"]
-                case .pip(let requirements):
-                    ["created": created, "created_by": "deployctl: pip -r \(requirements) → \(layer.to)"]
-                case .debian(let packages):
-                    [
-                        "created": created,
-                        "created_by": "deployctl: debian \(packages.joined(separator: " ")) → \(layer.to)",
-                    ]
-                }
-            },
+            "history": (base?.history ?? [])
+                + spec.layers.map { layer -> [String: Any] in
+                    switch layer.source {
+                    case .directory(let path):
+                        ["created": created, "created_by": "deployctl: directory \(path) → \(layer.to)"]
+                    case .file(let path, _):
+                        ["created": created, "created_by": "deployctl: file \(path) → \(layer.to)"]
+                    case .pip(let requirements):
+                        ["created": created, "created_by": "deployctl: pip -r \(requirements) → \(layer.to)"]
+                    case .debian(let packages):
+                        [
+                            "created": created,
+                            "created_by": "deployctl: debian \(packages.joined(separator: " ")) → \(layer.to)",
+                        ]
+                    }
+                },
         ]
         let configDescriptor = try writeBlob(canonical(config), mediaType: configMediaType, blobs: blobs)
         let manifest: [String: Any] = [

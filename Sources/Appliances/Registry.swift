@@ -250,7 +250,8 @@ public final class RegistryClient: @unchecked Sendable {
     /// (for an index or a Docker manifest list, the entry of `platform`), then config and layers, each downloaded
     /// to disk and checked against its digest before it joins the layout. Blobs the layout holds are not fetched.
     public func pull(
-        _ reference: Reference, into layout: String, tag: String, platform: (os: String, architecture: String) = (
+        _ reference: Reference, into layout: String, tag: String,
+        platform: (os: String, architecture: String) = (
             "linux", "amd64"
         )
     ) async throws -> String {
