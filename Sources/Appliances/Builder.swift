@@ -25,6 +25,7 @@ public struct BuildResult: Equatable, Sendable {
 /// identical digests whatever the files' mtimes, owners or the order a directory lists them in.
 public enum ApplianceBuilder {
     public static let layerMediaType = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let zstdLayerMediaType = "application/vnd.oci.image.layer.v1.tar+zstd"
     public static let configMediaType = "application/vnd.oci.image.config.v1+json"
     public static let manifestMediaType = "application/vnd.oci.image.manifest.v1+json"
     public static let indexMediaType = "application/vnd.oci.image.index.v1+json"
@@ -65,7 +66,8 @@ public enum ApplianceBuilder {
                 break
             }
             let entries = try self.entries(for: taken, in: spec.directory)
-            let (descriptor, diffID) = try writeLayer(entries, mtime: spec.created, blobs: blobs)
+            let (descriptor, diffID) = try writeLayer(
+                entries, mtime: spec.created, blobs: blobs, compression: spec.compression)
             layers.append(descriptor)
             diffIDs.append(diffID)
             try? FileManager.default.removeItem(atPath: scratch)
@@ -147,7 +149,9 @@ public enum ApplianceBuilder {
     }
 
     /// Streams the entries through tar → (diff ID) → gzip → (digest) → a temporary file renamed to its digest.
-    static func writeLayer(_ entries: [TarEntry], mtime: UInt64, blobs: URL) throws -> (Descriptor, String) {
+    static func writeLayer(
+        _ entries: [TarEntry], mtime: UInt64, blobs: URL, compression: ApplianceSpec.Compression = .gzip
+    ) throws -> (Descriptor, String) {
         let temporary = blobs.appendingPathComponent(".layer-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
             let handle = FileHandle(forWritingAtPath: temporary.path)
@@ -160,25 +164,28 @@ public enum ApplianceBuilder {
         let diffID = SHA256Stream()
         let blobDigest = SHA256Stream()
         var size: Int64 = 0
-        let gzip = try GzipStream { bytes in
+        let sink: (UnsafeRawBufferPointer) throws -> Void = { bytes in
             blobDigest.update(bytes)
             size += Int64(bytes.count)
             try handle.write(contentsOf: Data(bytes))
         }
+        let compressor: any LayerCompressor =
+            compression == .zstd ? try ZstdStream(sink: sink) : try GzipStream(sink: sink)
         let tar = TarWriter(mtime: mtime) { bytes in
             diffID.update(bytes)
-            try gzip.write(bytes)
+            try compressor.write(bytes)
         }
         for entry in entries { try tar.write(entry) }
         try tar.finish()
-        try gzip.finish()
+        try compressor.finish()
         try handle.synchronize()
         let digest = blobDigest.finish()
         let target = blobs.appendingPathComponent(String(digest.dropFirst(7)))
         if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
         try FileManager.default.moveItem(at: temporary, to: target)
         finished = true
-        return (Descriptor(mediaType: layerMediaType, digest: digest, size: size), diffID.finish())
+        let mediaType = compression == .zstd ? zstdLayerMediaType : layerMediaType
+        return (Descriptor(mediaType: mediaType, digest: digest, size: size), diffID.finish())
     }
 
     /// A layer's entries, sorted by path: the parents of `to`, then the source's tree (or file) under it. Files keep

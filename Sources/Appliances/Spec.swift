@@ -24,6 +24,7 @@ import Yams
 /// labels: { org.opencontainers.image.source: https://example.org/study }
 /// exposed_ports: [ 8080/tcp ]
 /// resources: { cpus: 2, memory_mb: 4096, gpus: 0 }
+/// compression: gzip              # or zstd (multi-threaded; containerd, podman and skopeo read it)
 /// created: 2026-01-01T00:00:00Z   # the one timestamp in the image (default: SOURCE_DATE_EPOCH, else 1970)
 /// ```
 public struct ApplianceSpec: Equatable, Sendable {
@@ -59,6 +60,10 @@ public struct ApplianceSpec: Equatable, Sendable {
     public var labels: [String: String] = [:]
     public var exposedPorts: [String] = []
     public var resources = Resources()
+    /// How layers are compressed: gzip (every tool reads it) or zstd (faster, on every core; newer tools).
+    public var compression = Compression.gzip
+
+    public enum Compression: String, Equatable, Sendable { case gzip, zstd }
     /// Seconds since 1970: the mtime of every layer entry and the config's `created`.
     public var created: UInt64 = 0
     /// The directory relative paths are taken from.
@@ -94,7 +99,8 @@ public struct ApplianceSpec: Equatable, Sendable {
             SpecError(description: "\(file): \(key): \(message)")
         }
         let known: Set = [
-            "name", "base", "platform", "layers", "env", "entrypoint", "cmd", "workdir", "labels", "exposed_ports",
+            "name", "base", "platform", "compression", "layers", "env", "entrypoint", "cmd", "workdir", "labels",
+            "exposed_ports",
             "resources", "created",
         ]
         if let unknown = document.keys.filter({ !known.contains($0) }).sorted().first {
@@ -109,6 +115,12 @@ public struct ApplianceSpec: Equatable, Sendable {
                     "base", "`scratch` or `oci:DIR[:TAG]`, an OCI image layout (`deployctl appliance pull` makes one)")
             }
             spec.base = text
+        }
+        if let compression = document["compression"] {
+            guard let value = (compression as? String).flatMap(Compression.init(rawValue:)) else {
+                throw fail("compression", "gzip or zstd")
+            }
+            spec.compression = value
         }
         if let platform = document["platform"] {
             let parts = (platform as? String)?.split(separator: "/").map(String.init) ?? []

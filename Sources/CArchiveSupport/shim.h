@@ -1,5 +1,6 @@
-// zlib (gzip layers) and OpenSSL's libcrypto (SHA-256 digests) for the Appliances and Staging modules.
+// zlib (gzip layers), zstd (zstd layers) and OpenSSL's libcrypto (SHA-256 digests) for the Appliances and Staging modules.
 #include <zlib.h>
+#include <zstd.h>
 #include <openssl/evp.h>
 
 // deflateInit2 is a macro; Swift cannot call it.
