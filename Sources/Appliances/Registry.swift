@@ -314,6 +314,19 @@ public final class RegistryClient: @unchecked Sendable {
         return digest
     }
 
+    /// The repository's tags (GET /v2/REPO/tags/list), sorted.
+    public func tags(_ reference: Reference) async throws -> [String] {
+        try await authenticate(reference, scope: pullScope(reference))
+        let (data, response) = try await send(
+            URLRequest(url: url(reference, "tags/list")), body: nil, scope: pullScope(reference))
+        guard response.statusCode == 200,
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
+            throw RegistryError("\(reference.registry)/\(reference.repository): no tags (HTTP \(response.statusCode))")
+        }
+        return ((object["tags"] as? [String]) ?? []).sorted()
+    }
+
     /// A manifest or index by tag or digest, every type accepted; its bytes (checked) and media type.
     func fetchManifest(_ reference: Reference, _ tagOrDigest: String) async throws -> (Data, String) {
         var request = URLRequest(url: url(reference, "manifests/\(tagOrDigest)"))

@@ -6,7 +6,9 @@ struct ApplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "appliance",
         abstract: "Appliances: build reproducible OCI images from a spec, and look into them.",
-        subcommands: [ApplianceBuild.self, AppliancePush.self, AppliancePull.self, ApplianceInspect.self])
+        subcommands: [
+            ApplianceBuild.self, AppliancePush.self, AppliancePull.self, ApplianceInspect.self, ApplianceList.self,
+        ])
 }
 
 /// `deployctl appliance build SPEC --output DIR`.
@@ -86,6 +88,46 @@ struct RegistryLogin: ParsableArguments {
             credentials = (user, password)
         }
         return RegistryClient(insecure: insecure, credentials: credentials)
+    }
+}
+
+/// `deployctl appliance list REGISTRY/REPO | DIR`.
+struct ApplianceList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the tags of a registry repository, or of an OCI image layout.")
+
+    @Argument(help: "REGISTRY/REPOSITORY, or an OCI image layout directory.") var target: String
+    @OptionGroup var login: RegistryLogin
+    @Option(help: "text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        var rows: [[String: String]] = []
+        if FileManager.default.fileExists(atPath: target + "/index.json") {
+            let data = FileManager.default.contents(atPath: target + "/index.json") ?? Data()
+            let entries =
+                ((try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["manifests"] as? [[String: Any]])
+                ?? []
+            for entry in entries {
+                let tag = (entry["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String
+                rows.append(["tag": tag ?? "", "digest": entry["digest"] as? String ?? ""])
+            }
+        } else {
+            let reference: RegistryClient.Reference
+            do { reference = try RegistryClient.Reference(target + ":latest") } catch {
+                writeError("error: \(target): neither an OCI image layout nor REGISTRY/REPOSITORY")
+                throw ExitCode(2)
+            }
+            do {
+                rows = try await login.client().tags(reference).map { ["tag": $0] }
+            } catch let error as RegistryClient.RegistryError {
+                writeError("error: \(error.description)")
+                throw ExitCode(1)
+            }
+        }
+        switch format {
+        case .json: try printJSON(rows)
+        case .text: for row in rows { print([row["tag"] ?? "", row["digest"] ?? ""].joined(separator: "\t")) }
+        }
     }
 }
 

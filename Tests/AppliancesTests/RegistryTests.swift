@@ -134,6 +134,7 @@ struct RegistryTests {
         _ = try await client.push(layout: scratch.path + "/out", tag: "v1", to: reference)
         let digest = try await client.pull(reference, into: scratch.path + "/pulled", tag: "base")
         #expect(digest == result.manifest.digest)
+        #expect(try await client.tags(reference) == ["v1"])
         try scratch.write("extra/tool.sh", "#!/bin/sh\necho tool\n", mode: 0o755)
         try scratch.write(
             "derived.yaml",
