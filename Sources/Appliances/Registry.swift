@@ -41,6 +41,16 @@ public final class RegistryClient: @unchecked Sendable {
         public init(_ description: String) { self.description = description }
     }
 
+    /// After each blob of a push: how many are done, the bytes uploaded so far and the time taken.
+    public struct PushProgress: Sendable {
+        public var blob: Int
+        public var blobs: Int
+        public var digest: String
+        public var bytesSent: Int64
+        public var seconds: Double
+        public var rate: Double { seconds > 0 ? Double(bytesSent) / seconds : 0 }
+    }
+
     /// What a push did, blob by blob.
     public struct PushReport: Equatable, Sendable {
         public var uploaded: [String] = []
@@ -82,7 +92,8 @@ public final class RegistryClient: @unchecked Sendable {
     /// Pushes the image `tag` of the OCI layout at `layout` to `reference`. A blob missing there is first asked
     /// for by mount from each repository of `mountFrom` on the same registry (one request, no bytes sent).
     public func push(
-        layout: String, tag: String, to reference: Reference, mountFrom: [String] = []
+        layout: String, tag: String, to reference: Reference, mountFrom: [String] = [],
+        progress: (@Sendable (PushProgress) -> Void)? = nil
     ) async throws -> PushReport {
         let root = URL(fileURLWithPath: layout)
         guard let indexData = FileManager.default.contents(atPath: root.appendingPathComponent("index.json").path),
@@ -102,7 +113,10 @@ public final class RegistryClient: @unchecked Sendable {
         else { throw RegistryError("\(layout): manifest \(manifestDigest) is missing or unreadable") }
         try await authenticate(reference, scope: pushScope(reference))
         var report = PushReport()
-        for descriptor in [config] + layers {
+        let started = Date()
+        var sent: Int64 = 0
+        let all = [config] + layers
+        for (index, descriptor) in all.enumerated() {
             guard let digest = descriptor["digest"] as? String else { continue }
             let file = blob(root, digest)
             guard FileManager.default.fileExists(atPath: file.path) else {
@@ -115,7 +129,12 @@ public final class RegistryClient: @unchecked Sendable {
             } else {
                 try await upload(file, digest: digest, to: reference)
                 report.uploaded.append(digest)
+                sent += (descriptor["size"] as? NSNumber)?.int64Value ?? 0
             }
+            progress?(
+                PushProgress(
+                    blob: index + 1, blobs: all.count, digest: digest, bytesSent: sent,
+                    seconds: Date().timeIntervalSince(started)))
         }
         let mediaType = manifest["mediaType"] as? String ?? "application/vnd.oci.image.manifest.v1+json"
         var request = URLRequest(url: url(reference, "manifests/\(reference.tag)"))

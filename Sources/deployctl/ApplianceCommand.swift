@@ -239,7 +239,13 @@ struct AppliancePush: AsyncParsableCommand {
         let client = try login.client()
         let report: RegistryClient.PushReport
         do {
-            report = try await client.push(layout: layout, tag: tag, to: reference, mountFrom: mountFrom)
+            let quiet = format == .json
+            report = try await client.push(layout: layout, tag: tag, to: reference, mountFrom: mountFrom) { step in
+                guard !quiet else { return }
+                writeError(
+                    "[\(step.blob)/\(step.blobs)] \(step.digest.prefix(19))… \(formatBytes(step.bytesSent)) sent, "
+                        + "\(formatBytes(Int64(step.rate)))/s")
+            }
         } catch {
             writeError("error: push to \(reference): \(error)")
             throw ExitCode(1)
