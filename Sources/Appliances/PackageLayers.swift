@@ -98,32 +98,6 @@ enum PackageLayers {
     static func run(_ executable: String, _ arguments: [String], what: String, directory: String? = nil) throws
         -> String
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let output = Pipe()
-        // stderr to a file: read after the end, it cannot fill a pipe and block the child while stdout is read.
-        let errorPath = NSTemporaryDirectory() + "deployctl-\(UUID().uuidString).err"
-        guard FileManager.default.createFile(atPath: errorPath, contents: nil) else {
-            throw ApplianceBuilder.BuildError(description: "\(what): cannot create \(errorPath)")
-        }
-        defer { try? FileManager.default.removeItem(atPath: errorPath) }
-        let errors = FileHandle(forWritingAtPath: errorPath)
-        defer { try? errors?.close() }
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch {
-            throw ApplianceBuilder.BuildError(description: "\(what): cannot start \(executable)")
-        }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let errorData = FileManager.default.contents(atPath: errorPath) ?? Data()
-            let tail = String(decoding: errorData, as: UTF8.self).split(separator: "\n").suffix(6)
-            throw ApplianceBuilder.BuildError(
-                description: "\(what) failed (exit \(process.terminationStatus)):\n" + tail.joined(separator: "\n"))
-        }
-        return String(decoding: data, as: UTF8.self)
+        try Tool.run(executable, arguments, what: what, directory: directory)
     }
 }

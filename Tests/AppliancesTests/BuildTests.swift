@@ -177,7 +177,7 @@ struct BuildTests {
             }
         }
         #expect(error("layers: []") == "s.yaml: name: required, a string")
-        #expect(error("name: x\nbase: debian:12").hasPrefix("s.yaml: base: only `scratch` is supported so far"))
+        #expect(error("name: x\nbase: debian:12").hasPrefix("s.yaml: base: `scratch` or `oci:DIR[:TAG]`"))
         #expect(error("name: x\nlayer: []").hasPrefix("s.yaml: layer: unknown key; the keys are base, cmd,"))
         #expect(
             error("name: x\nlayers:\n  - directory: a\n    to: relative")
