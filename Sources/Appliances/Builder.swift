@@ -170,7 +170,7 @@ public enum ApplianceBuilder {
             try handle.write(contentsOf: Data(bytes))
         }
         let compressor: any LayerCompressor =
-            compression == .zstd ? try ZstdStream(sink: sink) : try GzipStream(sink: sink)
+            compression == .zstd ? try ZstdStream(sink: sink) : ParallelGzip(sink: sink)
         let tar = TarWriter(mtime: mtime) { bytes in
             diffID.update(bytes)
             try compressor.write(bytes)

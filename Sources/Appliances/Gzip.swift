@@ -56,3 +56,84 @@ final class GzipStream {
         }
     }
 }
+
+/// gzip on every core: the stream cut into 1 MiB blocks, each compressed as a gzip member of its own (RFC 1952
+/// allows a file of several members, and gzip readers — Go's, containerd's, GNU gzip — read them all), the
+/// members written in order. The block size is fixed, so the bytes do not depend on how many cores ran.
+final class ParallelGzip: LayerCompressor {
+    static let blockSize = 1 << 20
+    private let level: Int32
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    private var pending: [[UInt8]] = []
+    private var current: [UInt8] = []
+
+    init(level: Int32 = 6, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.level = level
+        self.sink = sink
+        current.reserveCapacity(Self.blockSize)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let take = min(Self.blockSize - current.count, bytes.count - offset)
+            current.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
+            offset += take
+            if current.count == Self.blockSize {
+                pending.append(current)
+                current = []
+                current.reserveCapacity(Self.blockSize)
+                if pending.count == width * 2 { try flush() }
+            }
+        }
+    }
+
+    func finish() throws {
+        if !current.isEmpty || pending.isEmpty && current.isEmpty {
+            pending.append(current)
+            current = []
+        }
+        try flush()
+    }
+
+    /// Compresses the pending blocks at once, one per core, and hands their members to the sink in order.
+    private func flush() throws {
+        let blocks = pending
+        pending = []
+        var members = [[UInt8]](repeating: [], count: blocks.count)
+        let level = level
+        members.withUnsafeMutableBufferPointer { results in
+            // Each iteration writes only its own slot.
+            nonisolated(unsafe) let slots = results
+            DispatchQueue.concurrentPerform(iterations: blocks.count) { index in
+                slots[index] = Self.member(blocks[index], level: level)
+            }
+        }
+        for member in members {
+            guard !member.isEmpty else { throw GzipStream.GzipError(description: "zlib: compressing a block failed") }
+            try member.withUnsafeBytes { try sink($0) }
+        }
+    }
+
+    /// One complete gzip member (header with no name and a zero mtime, deflate, trailer).
+    static func member(_ block: [UInt8], level: Int32) -> [UInt8] {
+        var stream = z_stream()
+        guard dctl_deflate_init_gzip(&stream, level) == Z_OK else { return [] }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(block.count))) + 64)
+        let status: Int32 = block.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { out in
+                stream.next_in = UnsafeMutablePointer(
+                    mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1)!)
+                stream.avail_in = uInt(input.count)
+                stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(out.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { return [] }
+        output.removeLast(Int(stream.avail_out))
+        return output
+    }
+}

@@ -54,3 +54,29 @@ struct ZstdTests {
         #expect(error?.description == "\(scratch.path)/s.yaml: compression: gzip or zstd")
     }
 }
+
+@Suite("Parallel gzip layers")
+struct ParallelGzipTests {
+    @Test("a layer of several gzip members (3 MiB of data) reads back with gzip, GNU tar and bsdtar, and matches")
+    func members() throws {
+        let scratch = try Scratch()
+        var bytes = [UInt8](repeating: 0, count: 3 << 20)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 2_654_435_761 >> 13) }
+        try FileManager.default.createDirectory(atPath: scratch.path + "/tree", withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: scratch.path + "/tree/big.bin"))
+        try scratch.write("s.yaml", "name: big\nlayers:\n  - directory: tree\n    to: /opt/big\n")
+        let spec = try ApplianceSpec.load(path: scratch.path + "/s.yaml")
+        let result = try ApplianceBuilder.build(spec, output: scratch.path + "/out")
+        let blob = scratch.path + "/out/blobs/sha256/" + result.layers[0].digest.dropFirst(7)
+        #expect(try runProgram("/bin/gzip", ["-t", blob]).status == 0)
+        let sum = try runProgram("/bin/sh", ["-c", "gzip -dc '\(blob)' | sha256sum | cut -d' ' -f1"])
+        #expect("sha256:" + sum.output.trimmingCharacters(in: .whitespacesAndNewlines) == result.diffIDs[0])
+        for tar in ["/bin/tar", "/usr/bin/bsdtar"] where FileManager.default.isExecutableFile(atPath: tar) {
+            try? FileManager.default.removeItem(atPath: scratch.path + "/x")
+            try FileManager.default.createDirectory(atPath: scratch.path + "/x", withIntermediateDirectories: true)
+            let extract = try runProgram(tar, ["-xzf", blob, "-C", scratch.path + "/x"])
+            #expect(extract.status == 0, "\(tar): \(extract.output)")
+            #expect(FileManager.default.contents(atPath: scratch.path + "/x/opt/big/big.bin") == Data(bytes), "\(tar)")
+        }
+    }
+}
