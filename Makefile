@@ -25,6 +25,9 @@ deps:
 	@python3 -c 'import pydicom, nibabel, numpy' 2>/dev/null || { \
 		echo "installing pydicom, nibabel, numpy (the staging tests' synthetic studies and NIfTI checks)"; \
 		python3 -m pip install -q pydicom nibabel numpy; }
+	@python3 -c 'import torch, monai, pytest' 2>/dev/null || { \
+		echo "installing torch 2.13 (CPU, from the local wheel), monai and pytest (the workloads and their tests)"; \
+		python3 -m pip install -q "torch==2.13.0" monai==1.6.1 pytest; }
 
 build: deps
 	$(SWIFT) build
@@ -36,6 +39,7 @@ release: deps
 # The README's test command: unit and golden tests, then the corpus verdict table.
 test: build
 	$(SWIFT) test
+	python3 -m pytest workloads -q
 	DEPLOYCTL=.build/debug/deployctl scripts/corpus-check.sh
 
 lint:

@@ -32,8 +32,10 @@ public struct NIfTIConverter: Sendable {
         do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
             throw StagingError(.volume, "\(output): cannot create (\(error.localizedDescription))")
         }
-        // -ba y: dcm2niix's own sidecar anonymisation; -i n: keep derived series; -w 1: overwrite a rerun's files.
-        _ = try run(["-z", "y", "-b", "y", "-ba", "y", "-w", "1", "-v", "0", "-f", name, "-o", output, dicom])
+        // -ba n: the input is anonymised already, and dcm2niix's own anonymisation would drop the patient
+        // characteristics the profile retains (age, sex, size, weight: the bone-density report shows them); the
+        // sidecar is scrubbed below instead. -w 1: overwrite a rerun's files.
+        _ = try run(["-z", "y", "-b", "y", "-ba", "n", "-w", "1", "-v", "0", "-f", name, "-o", output, dicom])
         let written = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []).sorted()
         for file in written where file.hasSuffix(".json") { try Self.scrubSidecar(output + "/" + file) }
         return written

@@ -112,6 +112,14 @@ struct StagerTests {
             ])
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("\"ok\": true"))
+        // The sidecar keeps the characteristics the profile retains, for the bone-density report.
+        let sidecar = try #require(entry.files.first { $0.path.hasSuffix(".json") })
+        let keys =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: path + "/" + sidecar.path))) as? [String: Any]
+        #expect(keys?["PatientSex"] as? String == synthetic.truth.patients[0].PatientSex)
+        #expect(keys?["PatientAge"] != nil && keys?["PatientWeight"] != nil)
+        #expect(keys?["InstitutionName"] == nil && keys?["StationName"] == nil && keys?["SeriesDescription"] == nil)
         // The tilted series converts too (dcm2niix adds a tilt-corrected volume).
         let tiltEntry = try #require(manifest.series.first { $0.series == pseudonyms.uid(tilted.SeriesInstanceUID) })
         #expect(tiltEntry.files.contains { $0.path.hasSuffix("_Tilt_1.nii.gz") })
