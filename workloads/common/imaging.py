@@ -252,15 +252,7 @@ def histogram_png(values, vlines=(), bins=40, xlabel="HU", title=""):
         ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4477aa")
         for v, col in vlines:
             ax.axvline(v, color=np.asarray(col) / 255.0, lw=2)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("voxels")
-        if title:
-            ax.set_title(title)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        return _finish(plt, fig, ax, xlabel, "voxels", title)
     cv = _Canvas((lo, hi), (0, max(1, counts.max()) * 1.05))
     for c, e0, e1 in zip(counts, edges[:-1], edges[1:]):
         X0, Y = cv.px(e0, c)
@@ -269,6 +261,19 @@ def histogram_png(values, vlines=(), bins=40, xlabel="HU", title=""):
     for v, col in vlines:
         cv.vline(v, col)
     return cv.png()
+
+
+def _finish(plt, fig, ax, xlabel, ylabel, title):
+    """Labels a matplotlib figure and returns it as PNG bytes."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def scatter_fit_png(xs, ys, slope, intercept, extra=None, xlabel="", ylabel="", title=""):
@@ -286,15 +291,7 @@ def scatter_fit_png(xs, ys, slope, intercept, extra=None, xlabel="", ylabel="", 
         ax.plot(xs, ys, "o", color="#4477aa")
         if extra:
             ax.plot([extra[0]], [extra[1]], "s", color="#cc3311")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if title:
-            ax.set_title(title)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        return _finish(plt, fig, ax, xlabel, ylabel, title)
     cv = _Canvas((x0, x1), (y0, y1))
     cv.line([x0, x1], [intercept + slope * x0, intercept + slope * x1], (136, 136, 136))
     for x, y in zip(xs, ys):
