@@ -90,36 +90,86 @@ final class ParallelGzip: LayerCompressor {
     }
 
     func finish() throws {
-        if !current.isEmpty || pending.isEmpty && current.isEmpty {
+        // An empty stream still gets one (empty) member: a layer is never zero bytes of gzip.
+        if !current.isEmpty || (pending.isEmpty && inFlight == nil && !flushedAny) {
             pending.append(current)
             current = []
         }
-        try flush()
+        try flush(final: true)
     }
 
-    /// Compresses the pending blocks at once, one per core, and hands their members to the sink in order.
-    private func flush() throws {
+    /// A batch of blocks being compressed in the background; `members` is written by the workers only and read
+    /// only after `group.wait()`.
+    private final class Batch: @unchecked Sendable {
+        var members: [[UInt8]]
+        let group = DispatchGroup()
+
+        init(count: Int) { members = [[UInt8]](repeating: [], count: count) }
+    }
+
+    /// The batch compressing while the next one is read: reading, tar and hashing overlap compression.
+    private var inFlight: Batch?
+    private var flushedAny = false
+
+    /// Starts compressing the pending blocks (one per core) and hands the previous batch's members to the sink,
+    /// in order; with `final`, this batch's too.
+    private func flush(final: Bool = false) throws {
+        flushedAny = true
         let blocks = pending
         pending = []
-        var members = [[UInt8]](repeating: [], count: blocks.count)
+        let batch = Batch(count: blocks.count)
         let level = level
-        members.withUnsafeMutableBufferPointer { results in
-            // Each iteration writes only its own slot.
-            nonisolated(unsafe) let slots = results
-            DispatchQueue.concurrentPerform(iterations: blocks.count) { index in
-                slots[index] = Self.member(blocks[index], level: level)
+        batch.group.enter()
+        DispatchQueue.global().async {
+            batch.members.withUnsafeMutableBufferPointer { results in
+                // Each iteration writes only its own slot.
+                nonisolated(unsafe) let slots = results
+                DispatchQueue.concurrentPerform(iterations: blocks.count) { index in
+                    slots[index] = Self.member(blocks[index], level: level)
+                }
             }
+            batch.group.leave()
         }
-        for member in members {
+        try emit(inFlight)
+        inFlight = batch
+        if final {
+            try emit(batch)
+            inFlight = nil
+        }
+    }
+
+    private func emit(_ batch: Batch?) throws {
+        guard let batch else { return }
+        batch.group.wait()
+        for member in batch.members {
             guard !member.isEmpty else { throw GzipStream.GzipError(description: "zlib: compressing a block failed") }
             try member.withUnsafeBytes { try sink($0) }
         }
     }
 
+    /// Whether a block looks incompressible (packed or random data: wheels, model weights, compressed images):
+    /// three 16 KiB samples that deflate at level 1 to more than 95 % of their size. Such a block is stored
+    /// (deflate level 0) instead: zlib spends as long failing to compress random bytes at any level (~28 MB/s) as
+    /// it takes to compress text, while storing them runs at memory speed. The decision depends only on the block.
+    static func incompressible(_ block: [UInt8]) -> Bool {
+        let sample = 16 << 10
+        guard block.count >= 4 * sample else { return false }
+        var scratch = [UInt8](repeating: 0, count: Int(compressBound(uLong(sample))))
+        for start in [0, block.count / 2, block.count - sample] {
+            var length = uLongf(scratch.count)
+            let status = block.withUnsafeBytes { input in
+                compress2(
+                    &scratch, &length, input.baseAddress!.assumingMemoryBound(to: Bytef.self) + start, uLong(sample), 1)
+            }
+            guard status == Z_OK, Int(length) * 100 > sample * 95 else { return false }
+        }
+        return true
+    }
+
     /// One complete gzip member (header with no name and a zero mtime, deflate, trailer).
     static func member(_ block: [UInt8], level: Int32) -> [UInt8] {
         var stream = z_stream()
-        guard dctl_deflate_init_gzip(&stream, level) == Z_OK else { return [] }
+        guard dctl_deflate_init_gzip(&stream, incompressible(block) ? 0 : level) == Z_OK else { return [] }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(block.count))) + 64)
         let status: Int32 = block.withUnsafeBytes { input in
