@@ -60,12 +60,14 @@ corpus: build
 	DEPLOYCTL=.build/debug/deployctl scripts/corpus-check.sh
 
 # Side-by-side benchmarks: validation against OpenStack's tosca-parser, anonymisation against dicom-anonymizer (both
-# installed into scripts/bench/.venv from PyPI), elastic policies against CLUES-like baselines, parallel `up`.
+# installed into scripts/bench/.venv from PyPI), appliance build and push against umoci and skopeo, elastic
+# policies against CLUES-like baselines, parallel `up`.
 bench: release
 	python3 scripts/bench/validate-bench.py
 	scripts/bench/elastic-bench.sh .build/release/deployctl
 	python3 scripts/bench/anonymise-bench.py .build/release/deployctl
 	python3 scripts/bench/anonymise-bench.py .build/release/deployctl --rows 64 --cols 64 --slices 120
+	python3 scripts/bench/appliance-bench.py .build/release/deployctl
 	@if [ "$$(id -u)" = 0 ]; then scripts/bench/up-bench.sh .build/release/deployctl; \
 	else echo "up-bench skipped: the local provider needs root"; fi
 
