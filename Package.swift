@@ -73,6 +73,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The two workload appliances (segmentation on GPU, bone density on CPU), defined with the Appliances module.
+        .target(
+            name: "WorkloadImages",
+            dependencies: ["Appliances"],
+            swiftSettings: strict
+        ),
         // Elastic worker pools: scaling policies, the simulator and its traces. Depends on nothing of ours.
         .target(
             name: "Elastic",
@@ -87,6 +93,7 @@ let package = Package(
                 "Elastic",
                 "Appliances",
                 "Staging",
+                "WorkloadImages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -111,6 +118,11 @@ let package = Package(
         .testTarget(
             name: "AppliancesTests",
             dependencies: ["Appliances", "TestBeds"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkloadImagesTests",
+            dependencies: ["WorkloadImages", "Appliances", "TestBeds"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -32,6 +32,8 @@ public enum ApplianceBuilder {
 
     public struct BuildError: Error, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) { self.description = description }
     }
 
     public static func build(_ spec: ApplianceSpec, output: String, tag: String = "latest") throws -> BuildResult {

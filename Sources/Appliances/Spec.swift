@@ -40,12 +40,23 @@ public struct ApplianceSpec: Equatable, Sendable {
 
         public var source: Source
         public var to: String
+
+        public init(source: Source, to: String) {
+            self.source = source
+            self.to = to
+        }
     }
 
     public struct Resources: Equatable, Sendable {
         public var cpus: Int = 1
         public var memoryMB: Int = 0
         public var gpus: Int = 0
+
+        public init(cpus: Int = 1, memoryMB: Int = 0, gpus: Int = 0) {
+            self.cpus = cpus
+            self.memoryMB = memoryMB
+            self.gpus = gpus
+        }
     }
 
     public var name: String
@@ -68,6 +79,11 @@ public struct ApplianceSpec: Equatable, Sendable {
     public var created: UInt64 = 0
     /// The directory relative paths are taken from.
     public var directory: String = "."
+
+    public init(name: String, directory: String = ".") {
+        self.name = name
+        self.directory = directory
+    }
 
     public struct SpecError: Error, CustomStringConvertible, Equatable {
         public var description: String

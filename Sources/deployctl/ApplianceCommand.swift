@@ -1,13 +1,15 @@
 import Appliances
 import ArgumentParser
 import Foundation
+import WorkloadImages
 
 struct ApplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "appliance",
         abstract: "Appliances: build reproducible OCI images from a spec, and look into them.",
         subcommands: [
-            ApplianceBuild.self, ApplianceVM.self, AppliancePush.self, AppliancePull.self, ApplianceInspect.self,
+            ApplianceBuild.self, ApplianceWorkloads.self, ApplianceVM.self, AppliancePush.self, AppliancePull.self,
+            ApplianceInspect.self,
             ApplianceList.self,
         ])
 }
@@ -89,6 +91,58 @@ struct RegistryLogin: ParsableArguments {
             credentials = (user, password)
         }
         return RegistryClient(insecure: insecure, credentials: credentials)
+    }
+}
+
+/// `deployctl appliance workloads --output DIR`.
+struct ApplianceWorkloads: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workloads",
+        abstract: "Build the two workload images (ct-segmentation: 1 GPU; bone-density: CPU) into OCI layouts.",
+        discussion: """
+            Each image: Debian's python3 from scratch, the workloads' pinned Python stack (numpy, nibabel, pydicom, \
+            scipy, MONAI, torch 2.13: the CUDA build for the GPU image, +cpu for the CPU one) and the workloads tree \
+            at /opt/workloads; entrypoint workloads/NAME/run, cmd /data /results; resources as labels. Written to \
+            DIR/ct-segmentation and DIR/bone-density; push them with `appliance push`.
+            """)
+
+    @Option(help: "Where the layouts go (DIR/NAME).") var output: String
+    @Option(help: "The workloads tree.") var workloads = "workloads"
+    @Option(help: "Only this image: ct-segmentation or bone-density.") var only: String?
+    @Option(help: "gzip or zstd.") var compression = "gzip"
+    @Option(
+        name: .customLong("gpu-requirements"),
+        help: "A pip requirements file naming the CUDA torch for the GPU image (default: torch==2.13.0).")
+    var gpuRequirements: String?
+
+    func run() throws {
+        var kinds = WorkloadImages.Kind.allCases
+        if let only {
+            guard let kind = WorkloadImages.Kind(rawValue: only) else {
+                writeError("error: --only takes ct-segmentation or bone-density, not '\(only)'")
+                throw ExitCode(2)
+            }
+            kinds = [kind]
+        }
+        guard let packing = ApplianceSpec.Compression(rawValue: compression) else {
+            writeError("error: --compression takes gzip or zstd")
+            throw ExitCode(2)
+        }
+        do {
+            let built = try WorkloadImages.build(
+                kinds, workloads: URL(fileURLWithPath: workloads).standardizedFileURL.path, output: output,
+                compression: packing, gpuRequirements: gpuRequirements
+            ) { writeError("workloads: \($0)") }
+            for (kind, result) in built {
+                let size = result.layers.reduce(Int64(0)) { $0 + $1.size }
+                print(
+                    "\(kind.rawValue): \(output)/\(kind.rawValue):latest \(result.manifest.digest) (\(formatBytes(size)))"
+                )
+            }
+        } catch let error as ApplianceBuilder.BuildError {
+            writeError("error: \(error.description)")
+            throw ExitCode(1)
+        }
     }
 }
 
