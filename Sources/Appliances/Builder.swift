@@ -64,7 +64,7 @@ public enum ApplianceBuilder {
             case .debian(let packages):
                 try PackageLayers.debian(packages, into: scratch + "/tree")
                 taken.source = .directory(scratch + "/tree")
-            case .directory, .file:
+            case .directory, .file, .remove:
                 break
             }
             let entries = try self.entries(for: taken, in: spec.directory)
@@ -117,6 +117,8 @@ public enum ApplianceBuilder {
                             "created": created,
                             "created_by": "deployctl: debian \(packages.joined(separator: " ")) → \(layer.to)",
                         ]
+                    case .remove(let paths):
+                        ["created": created, "created_by": "deployctl: remove \(paths.joined(separator: " "))"]
                     }
                 },
         ]
@@ -222,6 +224,21 @@ public enum ApplianceBuilder {
             }
             if !destination.isEmpty { entries.append(TarEntry(path: destination, kind: .directory, mode: 0o755)) }
             try walk(source, into: destination, &entries)
+        case .remove(let paths):
+            // A whiteout per path: an empty `.wh.NAME` beside it, its parent directories before it.
+            var directories = Set<String>()
+            for path in paths {
+                let parts = path.split(separator: "/").map(String.init)
+                var parent = ""
+                for component in parts.dropLast() {
+                    parent += (parent.isEmpty ? "" : "/") + component
+                    if directories.insert(parent).inserted {
+                        entries.append(TarEntry(path: parent, kind: .directory, mode: 0o755))
+                    }
+                }
+                let whiteout = (parent.isEmpty ? "" : parent + "/") + ".wh." + parts.last!
+                entries.append(TarEntry(path: whiteout, kind: .file(source: "/dev/null", size: 0), mode: 0o644))
+            }
         case .pip, .debian:
             throw BuildError(description: "a package layer is built into a directory first")
         }

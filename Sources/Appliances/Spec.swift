@@ -17,6 +17,7 @@ import Yams
 ///   - debian: [python3-minimal]      # with their dependencies, from this machine's apt sources; to: / by default
 ///   - pip: requirements.txt          # pip install --target `to`
 ///     to: /usr/lib/python3/dist-packages
+///   - remove: [/opt/old]             # whiteouts: paths of the base image this image drops
 /// env: { PYTHONUNBUFFERED: "1" }
 /// entrypoint: [ /usr/local/bin/bone-density ]
 /// cmd: [ /data, /results ]
@@ -36,6 +37,8 @@ public struct ApplianceSpec: Equatable, Sendable {
             case pip(requirements: String)
             /// Debian packages and their dependency closure, unpacked under `to` (default `/`).
             case debian([String])
+            /// Paths the base image has that this image must not: OCI whiteouts (`.wh.NAME`).
+            case remove([String])
         }
 
         public var source: Source
@@ -146,7 +149,8 @@ public struct ApplianceSpec: Equatable, Sendable {
         for (index, item) in ((document["layers"] as? [Any]) ?? []).enumerated() {
             let key = "layers[\(index)]"
             guard let layer = item as? [String: Any],
-                let to = layer["to"] as? String ?? (layer["debian"] != nil ? "/" : nil), to.hasPrefix("/")
+                let to = layer["to"] as? String ?? (layer["debian"] != nil || layer["remove"] != nil ? "/" : nil),
+                to.hasPrefix("/")
             else {
                 throw fail(key, "a mapping with `directory`, `file`, `pip` or `debian` and an absolute `to`")
             }
@@ -163,6 +167,12 @@ public struct ApplianceSpec: Equatable, Sendable {
                 spec.layers.append(Layer(source: .file(source, mode: mode), to: to))
             } else if let requirements = layer["pip"] as? String {
                 spec.layers.append(Layer(source: .pip(requirements: requirements), to: to))
+            } else if let removed = layer["remove"] {
+                let paths = (removed as? [Any])?.map { String(describing: $0) } ?? []
+                guard !paths.isEmpty,
+                    paths.allSatisfy({ $0.hasPrefix("/") && $0.count > 1 && !$0.split(separator: "/").contains("..") })
+                else { throw fail("\(key).remove", "a list of absolute paths the base image has") }
+                spec.layers.append(Layer(source: .remove(paths), to: "/"))
             } else if let packages = layer["debian"] {
                 let names = (packages as? [Any])?.map { String(describing: $0) } ?? []
                 guard !names.isEmpty,
@@ -172,7 +182,7 @@ public struct ApplianceSpec: Equatable, Sendable {
                 else { throw fail("\(key).debian", "a list of Debian package names") }
                 spec.layers.append(Layer(source: .debian(names), to: to))
             } else {
-                throw fail(key, "give `directory`, `file`, `pip` or `debian`")
+                throw fail(key, "give `directory`, `file`, `pip`, `debian` or `remove`")
             }
         }
         if document["layers"] != nil && !(document["layers"] is [Any]) { throw fail("layers", "a list") }

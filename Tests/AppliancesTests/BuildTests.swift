@@ -72,6 +72,15 @@ func makeTree(_ scratch: Scratch, order: [Int], mtime: Date, plainMode: Int) thr
     return scratch.path + "/spec.yaml"
 }
 
+/// The demo tree's spec, built into `scratch/DIRECTORY` tagged `tag`.
+@discardableResult
+func buildDemo(_ scratch: Scratch, into directory: String, tag: String) throws -> ApplianceSpec {
+    let spec = try ApplianceSpec.load(
+        path: try makeTree(scratch, order: [0, 1, 2, 3], mtime: Date(), plainMode: 0o644))
+    _ = try ApplianceBuilder.build(spec, output: scratch.path + "/" + directory, tag: tag)
+    return spec
+}
+
 @Suite("Building appliances into OCI image layouts")
 struct BuildTests {
     @Test("the same inputs give the same digests, whatever the mtimes, the plain modes and the creation order")

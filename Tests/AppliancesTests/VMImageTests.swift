@@ -17,9 +17,7 @@ struct VMImageTests {
     @Test("an appliance over a root becomes a qcow2 disk: GPT with ESP and root, GRUB's EFI binary, the layers in ext4")
     func diskLayout() throws {
         let scratch = try Scratch()
-        let spec = try ApplianceSpec.load(
-            path: try makeTree(scratch, order: [0, 1, 2, 3], mtime: Date(), plainMode: 0o644))
-        _ = try ApplianceBuilder.build(spec, output: scratch.path + "/layout", tag: "v1")
+        let spec = try buildDemo(scratch, into: "layout", tag: "v1")
         // A stand-in root: what debootstrap gives is too slow for every CI run (scripts/vm-boot-smoke.sh boots one).
         try scratch.write("root/boot/vmlinuz-6.1.0-test", "kernel")
         try scratch.write("root/boot/initrd.img-6.1.0-test", "initrd")
