@@ -32,17 +32,13 @@ struct BaseImage {
             else { throw ApplianceBuilder.BuildError(description: "\(base): \(url.lastPathComponent) is unreadable") }
             return object
         }
-        func blob(_ digest: String) -> URL {
-            root.appendingPathComponent("blobs/sha256/" + digest.replacingOccurrences(of: "sha256:", with: ""))
+        func blob(_ digest: String) -> URL { OCILayout.blob(root, digest) }
+        guard let entries = OCILayout.entries(root) else {
+            throw ApplianceBuilder.BuildError(description: "\(base): index.json is unreadable")
         }
-        let entries = (try json(root.appendingPathComponent("index.json"))["manifests"] as? [[String: Any]]) ?? []
-        let chosen =
-            tag.map { tag in
-                entries.first {
-                    ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag
-                }
-            } ?? (entries.count == 1 ? entries.first : nil)
-        guard let entry = chosen, let manifestDigest = entry["digest"] as? String else {
+        guard let entry = OCILayout.entry(entries, tag: tag, orOnly: false),
+            let manifestDigest = entry["digest"] as? String
+        else {
             throw ApplianceBuilder.BuildError(
                 description:
                     "\(base): no image \(tag.map { "tagged \($0)" } ?? "(the layout holds several; name a tag)")")

@@ -131,7 +131,7 @@ public enum ApplianceBuilder {
         let manifestDescriptor = try writeBlob(canonical(manifest), mediaType: manifestMediaType, blobs: blobs)
         var entry = manifestDescriptor.json
         entry["platform"] = ["os": spec.os, "architecture": spec.architecture]
-        entry["annotations"] = ["org.opencontainers.image.ref.name": tag]
+        entry["annotations"] = [OCILayout.refName: tag]
         let index: [String: Any] = ["schemaVersion": 2, "mediaType": indexMediaType, "manifests": [entry]]
         let root = URL(fileURLWithPath: output)
         try canonical(["imageLayoutVersion": "1.0.0"]).write(

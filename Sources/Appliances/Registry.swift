@@ -96,15 +96,10 @@ public final class RegistryClient: @unchecked Sendable {
         progress: (@Sendable (PushProgress) -> Void)? = nil
     ) async throws -> PushReport {
         let root = URL(fileURLWithPath: layout)
-        guard let indexData = FileManager.default.contents(atPath: root.appendingPathComponent("index.json").path),
-            let index = try? JSONSerialization.jsonObject(with: indexData) as? [String: Any],
-            let entries = index["manifests"] as? [[String: Any]]
-        else { throw RegistryError("\(layout): not an OCI image layout (no index.json)") }
-        guard
-            let entry = entries.first(where: {
-                ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag
-            }) ?? (entries.count == 1 ? entries.first : nil),
-            let manifestDigest = entry["digest"] as? String
+        guard let entries = OCILayout.entries(root) else {
+            throw RegistryError("\(layout): not an OCI image layout (no index.json)")
+        }
+        guard let entry = OCILayout.entry(entries, tag: tag), let manifestDigest = entry["digest"] as? String
         else { throw RegistryError("\(layout): no image tagged \(tag)") }
         let manifestFile = blob(root, manifestDigest)
         guard let manifestData = FileManager.default.contents(atPath: manifestFile.path),
@@ -313,16 +308,13 @@ public final class RegistryClient: @unchecked Sendable {
         try data.write(to: blobs.appendingPathComponent(String(digest.dropFirst(7))), options: .atomic)
         // index.json: this tag's entry replaces an older one of the same tag.
         let indexURL = root.appendingPathComponent("index.json")
-        var entries =
-            ((FileManager.default.contents(atPath: indexURL.path)).flatMap {
-                try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
-            }?["manifests"] as? [[String: Any]] ?? []).filter {
-                ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String != tag
-            }
+        var entries = (OCILayout.entries(root) ?? []).filter {
+            ($0["annotations"] as? [String: Any])?[OCILayout.refName] as? String != tag
+        }
         entries.append([
             "mediaType": mediaType, "digest": digest, "size": data.count,
             "platform": ["os": platform.os, "architecture": platform.architecture],
-            "annotations": ["org.opencontainers.image.ref.name": tag],
+            "annotations": [OCILayout.refName: tag],
         ])
         let index: [String: Any] = [
             "schemaVersion": 2, "mediaType": ApplianceBuilder.indexMediaType, "manifests": entries,
@@ -393,9 +385,7 @@ public final class RegistryClient: @unchecked Sendable {
         URL(string: "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)")!
     }
 
-    func blob(_ root: URL, _ digest: String) -> URL {
-        root.appendingPathComponent("blobs/sha256/\(digest.replacingOccurrences(of: "sha256:", with: ""))")
-    }
+    func blob(_ root: URL, _ digest: String) -> URL { OCILayout.blob(root, digest) }
 
     /// A Location header may be relative, and keeps its query (the upload's state), to which `digest` is added.
     func resolve(_ location: String, against base: URL) throws -> URL {

@@ -199,28 +199,21 @@ public enum VMImageBuilder {
         let manifest = try manifestObject(layout: layout, tag: tag)
         return (manifest["layers"] as? [[String: Any]] ?? []).compactMap { layer in
             guard let digest = layer["digest"] as? String else { return nil }
-            return ("\(layout)/blobs/sha256/\(digest.dropFirst(7))", layer["mediaType"] as? String ?? "")
+            return (OCILayout.blob(URL(fileURLWithPath: layout), digest).path, layer["mediaType"] as? String ?? "")
         }
     }
 
     static func manifestDigest(layout: String, tag: String) throws -> String {
-        try entry(layout: layout, tag: tag)
-    }
-
-    static func entry(layout: String, tag: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: layout + "/index.json"),
-            let index = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let entries = index["manifests"] as? [[String: Any]],
-            let entry = entries.first(where: {
-                ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String == tag
-            }) ?? (entries.count == 1 ? entries.first : nil), let digest = entry["digest"] as? String
+        guard let entries = OCILayout.entries(URL(fileURLWithPath: layout)),
+            let digest = OCILayout.entry(entries, tag: tag)?["digest"] as? String
         else { throw VMError(description: "\(layout): no image tagged \(tag)") }
         return digest
     }
 
     static func manifestObject(layout: String, tag: String) throws -> [String: Any] {
-        let digest = try entry(layout: layout, tag: tag)
-        guard let data = FileManager.default.contents(atPath: "\(layout)/blobs/sha256/\(digest.dropFirst(7))"),
+        let digest = try manifestDigest(layout: layout, tag: tag)
+        guard
+            let data = FileManager.default.contents(atPath: OCILayout.blob(URL(fileURLWithPath: layout), digest).path),
             let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { throw VMError(description: "\(layout): manifest \(digest) is unreadable") }
         return manifest
