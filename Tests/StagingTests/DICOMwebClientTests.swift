@@ -19,63 +19,6 @@ final class ScratchDirectory {
     func appending(_ name: String) -> URL { url.appendingPathComponent(name) }
 }
 
-/// Synthetic CT studies written by scripts/testbed/synth-ct.py (two patients, one study each with two CT series
-/// and a Secondary Capture series), and what the script says it wrote.
-struct SyntheticStudies {
-    static let script = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("scripts/testbed/synth-ct.py")
-
-    struct Truth: Decodable {
-        var patients: [Patient]
-    }
-
-    struct Patient: Decodable {
-        var PatientID: String
-        var StudyDate: String
-        var StudyInstanceUID: String
-        var planted_fields: [String: String]
-        var series: [Series]
-        var screenshot: Screenshot?
-    }
-
-    struct Series: Decodable {
-        var SeriesInstanceUID: String
-        var instances: Int
-        var files: [String]
-    }
-
-    struct Screenshot: Decodable {
-        var file: String
-        var SeriesInstanceUID: String
-    }
-
-    let directory: URL
-    let truth: Truth
-
-    init(in scratch: ScratchDirectory) throws {
-        directory = scratch.appending("synth")
-        let run = try runProgram(
-            "/usr/bin/env", ["python3", Self.script.path, directory.path, "--patients", "2", "--seed", "1"])
-        guard run.status == 0 else {
-            throw StagingError(.tool, "synth-ct.py failed (status \(run.status)):\n\(run.output)")
-        }
-        truth = try JSONDecoder().decode(
-            Truth.self, from: Data(contentsOf: directory.appendingPathComponent("truth.json")))
-    }
-
-    /// Every DICOM file written.
-    var files: [URL] {
-        truth.patients.flatMap { patient in
-            patient.series.flatMap(\.files) + (patient.screenshot.map { [$0.file] } ?? [])
-        }.map { directory.appendingPathComponent($0) }
-    }
-
-    func upload(to orthanc: OrthancTestBed) async throws {
-        for file in files { try await orthanc.upload(file: file) }
-    }
-}
-
 @Suite(
     "DICOMweb against a real Orthanc", .serialized,
     .enabled(if: OrthancTestBed.available, "needs Orthanc 1.10 and its DICOMweb plugin (orthanc, orthanc-dicomweb)"))
@@ -83,7 +26,7 @@ struct DICOMwebClientTests {
     @Test("QIDO-RS by PatientID or AccessionNumber finds that patient's study and not the other patient's")
     func searchByPatient() async throws {
         let scratch = try ScratchDirectory()
-        let studies = try SyntheticStudies(in: scratch)
+        let studies = try Synthetic(in: scratch)
         let orthanc = try await OrthancTestBed()
         try await studies.upload(to: orthanc)
         let client = DICOMwebClient(baseURL: orthanc.baseURL)
@@ -111,7 +54,7 @@ struct DICOMwebClientTests {
     @Test("a study date range finds the studies of those days only; open ends work; a bad date is a usage error")
     func searchByDate() async throws {
         let scratch = try ScratchDirectory()
-        let studies = try SyntheticStudies(in: scratch)
+        let studies = try Synthetic(in: scratch)
         let orthanc = try await OrthancTestBed()
         try await studies.upload(to: orthanc)
         let client = DICOMwebClient(baseURL: orthanc.baseURL)
@@ -143,7 +86,7 @@ struct DICOMwebClientTests {
     @Test("the series search returns both CT series with their instance counts; modality and body part filter")
     func searchSeries() async throws {
         let scratch = try ScratchDirectory()
-        let studies = try SyntheticStudies(in: scratch)
+        let studies = try Synthetic(in: scratch)
         let orthanc = try await OrthancTestBed()
         try await studies.upload(to: orthanc)
         let client = DICOMwebClient(baseURL: orthanc.baseURL)
@@ -177,13 +120,13 @@ struct DICOMwebClientTests {
     @Test("WADO-RS retrieves every instance of a series, each file byte-identical to the one uploaded")
     func retrieveSeries() async throws {
         let scratch = try ScratchDirectory()
-        let studies = try SyntheticStudies(in: scratch)
+        let studies = try Synthetic(in: scratch)
         let orthanc = try await OrthancTestBed()
         try await studies.upload(to: orthanc)
         let client = DICOMwebClient(baseURL: orthanc.baseURL)
         let patient = studies.truth.patients[1]
         let series = patient.series[1]
-        let uploaded = try series.files.map { try Data(contentsOf: studies.directory.appendingPathComponent($0)) }
+        let uploaded = try series.files.map { try Data(contentsOf: URL(fileURLWithPath: studies.path($0))) }
 
         let progress = ProgressLog()
         let target = scratch.appending("retrieved/series")
@@ -207,7 +150,7 @@ struct DICOMwebClientTests {
     @Test("basic authentication: the right password works; a wrong one fails at once, without the password")
     func basicAuthentication() async throws {
         let scratch = try ScratchDirectory()
-        let studies = try SyntheticStudies(in: scratch)
+        let studies = try Synthetic(in: scratch)
         let orthanc = try await OrthancTestBed(credentials: ("radiology", "right-horse-battery"))
         try await orthanc.upload(file: studies.files[0])
         let name = studies.files[0].lastPathComponent
@@ -247,7 +190,7 @@ struct DICOMwebClientTests {
     @Test("an unknown study or series is a clear server error naming the path and the status")
     func unknownStudy() async throws {
         let scratch = try ScratchDirectory()
-        let studies = try SyntheticStudies(in: scratch)
+        let studies = try Synthetic(in: scratch)
         let orthanc = try await OrthancTestBed()
         try await orthanc.upload(file: studies.files[0])
         let client = DICOMwebClient(baseURL: orthanc.baseURL)

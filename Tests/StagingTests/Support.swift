@@ -19,6 +19,8 @@ struct Synthetic {
         var StudyDate: String
         var StudyInstanceUID: String
         var planted: [String]
+        /// The planted values by attribute keyword.
+        var planted_fields: [String: String]
         var series: [Series]
         var screenshot: Screenshot?
     }
@@ -33,6 +35,7 @@ struct Synthetic {
 
     struct Screenshot: Decodable {
         var file: String
+        var SeriesInstanceUID: String
     }
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -48,23 +51,40 @@ struct Synthetic {
     let directory: String
     let truth: Truth
 
-    /// Generates a study set into a fresh scratch directory.
+    /// Generates a study set into `directory` (which must not exist), by default a fresh scratch directory.
     init(
-        patients: Int = 2, seed: Int = 1, syntax: String = "explicit-le", extras: Bool = true, slices: Int = 24
+        patients: Int = 2, seed: Int = 1, syntax: String = "explicit-le", extras: Bool = true, slices: Int = 24,
+        directory: String? = nil
     ) throws {
-        directory = NSTemporaryDirectory() + "synth-\(UUID().uuidString)"
+        self.directory = directory ?? NSTemporaryDirectory() + "synth-\(UUID().uuidString)"
         var arguments = [
-            "python3", Self.repository + "/scripts/testbed/synth-ct.py", directory, "--patients", String(patients),
+            "python3", Self.repository + "/scripts/testbed/synth-ct.py", self.directory, "--patients", String(patients),
             "--seed", String(seed), "--transfer-syntax", syntax, "--slices", String(slices),
         ]
         if !extras { arguments.append("--no-extras") }
         let run = try runProgram("/usr/bin/env", arguments)
         guard run.status == 0 else { throw StagingError(.tool, "synth-ct.py failed: \(run.output)") }
-        let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/truth.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: self.directory + "/truth.json"))
         truth = try JSONDecoder().decode(Truth.self, from: data)
     }
 
     func path(_ file: String) -> String { directory + "/" + file }
+
+    /// Two patients, seed 1, inside a test's scratch directory (removed with it).
+    init(in scratch: ScratchDirectory) throws {
+        try self.init(directory: scratch.appending("synth").path)
+    }
+
+    /// Every DICOM file written.
+    var files: [URL] {
+        truth.patients.flatMap { patient in
+            patient.series.flatMap(\.files) + (patient.screenshot.map { [$0.file] } ?? [])
+        }.map { URL(fileURLWithPath: path($0)) }
+    }
+
+    func upload(to orthanc: OrthancTestBed) async throws {
+        for file in files { try await orthanc.upload(file: file) }
+    }
 
     func read(_ file: String) throws -> DICOMFile {
         try Part10.read(Array(try Data(contentsOf: URL(fileURLWithPath: path(file)))), path: file)
