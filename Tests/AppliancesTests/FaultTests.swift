@@ -4,6 +4,24 @@ import Testing
 
 @testable import Appliances
 
+/// Starts a Python test server (`python3 ARGUMENTS…`) and waits until it prints "listening". Returns its stdout,
+/// which the caller keeps: a closed pipe would break the server's later prints.
+func startListening(_ process: Process, _ arguments: [String], what: String) throws -> Pipe {
+    let output = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3"] + arguments
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var line = Data()
+    while !String(decoding: line, as: UTF8.self).contains("listening") {
+        let more = output.fileHandleForReading.availableData
+        guard !more.isEmpty else { throw ApplianceBuilder.BuildError(description: "\(what) did not start") }
+        line.append(more)
+    }
+    return output
+}
+
 /// scripts/testbed/registry-fault-proxy.py in front of a registry: forwards everything but the first PUT with a
 /// body, which it answers 503 or cuts off mid-body.
 final class FaultProxy {
@@ -11,21 +29,12 @@ final class FaultProxy {
         .deletingLastPathComponent().appendingPathComponent("scripts/testbed/registry-fault-proxy.py").path
     let process = Process()
     let port = Int.random(in: 40_000..<50_000)
-    let output = Pipe()
     let log = NSTemporaryDirectory() + "deployctl-faults-\(UUID().uuidString)"
+    var output: Pipe?
 
     init(registry: TestRegistry, fault: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, String(port), String(registry.port), fault, log]
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !String(decoding: line, as: UTF8.self).contains("listening") {
-            let more = output.fileHandleForReading.availableData
-            guard !more.isEmpty else { throw ApplianceBuilder.BuildError(description: "the proxy did not start") }
-            line.append(more)
-        }
+        output = try startListening(
+            process, [Self.script, String(port), String(registry.port), fault, log], what: "the fault proxy")
     }
 
     deinit {

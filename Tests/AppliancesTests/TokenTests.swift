@@ -11,25 +11,13 @@ final class TokenServer {
     let scratch: Scratch
     let process = Process()
     let port = Int.random(in: 50_000..<60_000)
+    var output: Pipe?
 
     init() throws {
         scratch = try Scratch()
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", Self.script, String(port), scratch.path, TestRegistry.user, TestRegistry.password,
-        ]
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !String(decoding: line, as: UTF8.self).contains("listening") {
-            let more = output.fileHandleForReading.availableData
-            guard !more.isEmpty else {
-                throw ApplianceBuilder.BuildError(description: "the token server did not start")
-            }
-            line.append(more)
-        }
+        output = try startListening(
+            process, [Self.script, String(port), scratch.path, TestRegistry.user, TestRegistry.password],
+            what: "the token server")
     }
 
     deinit {
