@@ -18,8 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchlib import timed
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent.parent
@@ -34,19 +35,6 @@ def ensure_venv():
             subprocess.run([sys.executable, "-m", "venv", str(VENV_DIR)], check=True)
         subprocess.run([str(VENV_DIR / "bin" / "pip"), "install", "-q", "dicom-anonymizer"], check=True)
     return anonymizer
-
-
-def timed(command, env=None):
-    """Runs a command to completion; returns (seconds, peak RSS in MiB). Dirty pages left by the study generator
-    are flushed first, so neither tool pays for them (deployctl syncs each staged series before it is visible)."""
-    os.sync()
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{command[0]} failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def main():

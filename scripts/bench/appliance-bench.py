@@ -14,24 +14,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import timed
+
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def timed(command, env=None):
-    """Runs a command; returns (seconds, peak RSS MiB)."""
-    os.sync()
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(command[:3])} failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def make_tree(root, size_mb):
