@@ -164,7 +164,19 @@ public final class OrthancTestBed {
         request.httpMethod = "POST"
         request.setValue("application/dicom", forHTTPHeaderField: "Content-Type")
         authorize(&request)
-        let (data, response) = try await session.upload(for: request, fromFile: file)
+        // Orthanc closes an idle kept-alive connection after a second; a test starved of threads for longer then
+        // sends on a closed socket ("Broken pipe"). Storing an instance twice is harmless, so such a transport
+        // failure is tried again, on a new connection.
+        var attempt = 1
+        var answer: (Data, URLResponse)?
+        while answer == nil {
+            do {
+                answer = try await session.upload(for: request, fromFile: file)
+            } catch let error as NSError where error.domain == NSURLErrorDomain && attempt < 3 {
+                attempt += 1
+            }
+        }
+        let (data, response) = answer!
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200,
             let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
