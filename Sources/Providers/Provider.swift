@@ -9,9 +9,25 @@ public struct ComputeRequest: Sendable, Equatable {
     public var cpus: Int
     public var memoryBytes: Int64
     public var gpus: Int
+    public var diskBytes: Int64
+    /// An image by name or id (the os capability's `image`, as IM names it), for clouds.
+    public var image: String?
+    /// The os capability's distribution and version, matched to image properties (os_distro, os_version).
+    public var osDistribution: String?
+    public var osVersion: String?
+    /// A flavor or instance type named by the template (`instance_type`), overriding the choice by size.
+    public var flavor: String?
+    /// TCP ports the node's endpoints declare, opened to it besides SSH.
+    public var ports: [Int]
+    /// The node's endpoint is public (`network_name: PUBLIC`): it gets a public address.
+    public var isPublic: Bool
+    /// First-boot configuration (cloud-init user data) for clouds.
+    public var userData: String?
 
     public init(
-        deployment: String, instance: String, name: String, cpus: Int = 1, memoryBytes: Int64 = 0, gpus: Int = 0
+        deployment: String, instance: String, name: String, cpus: Int = 1, memoryBytes: Int64 = 0, gpus: Int = 0,
+        diskBytes: Int64 = 0, image: String? = nil, osDistribution: String? = nil, osVersion: String? = nil,
+        flavor: String? = nil, ports: [Int] = [], isPublic: Bool = false, userData: String? = nil
     ) {
         self.deployment = deployment
         self.instance = instance
@@ -19,6 +35,14 @@ public struct ComputeRequest: Sendable, Equatable {
         self.cpus = cpus
         self.memoryBytes = memoryBytes
         self.gpus = gpus
+        self.diskBytes = diskBytes
+        self.image = image
+        self.osDistribution = osDistribution
+        self.osVersion = osVersion
+        self.flavor = flavor
+        self.ports = ports
+        self.isPublic = isPublic
+        self.userData = userData
     }
 }
 
@@ -28,6 +52,12 @@ public struct ProvisionedCompute: Sendable, Equatable {
     public var providerID: String
     public var privateAddress: String
     public var publicAddress: String?
+
+    public init(providerID: String, privateAddress: String, publicAddress: String? = nil) {
+        self.providerID = providerID
+        self.privateAddress = privateAddress
+        self.publicAddress = publicAddress
+    }
 }
 
 /// What a Storage node asks of the provider. `existingID` names a volume made elsewhere (TOSCA `volume_id`): the

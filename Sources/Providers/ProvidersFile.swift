@@ -100,13 +100,53 @@ public struct ProvidersFile: Sendable, Equatable {
                     local.subnet = subnet
                 }
                 providers[name] = .local(local)
+            case "openstack":
+                providers[name] = .openstack(
+                    try openStack(
+                        name, entry, file: file,
+                        keyDirectory: localDirectory.map {
+                            ($0 as NSString).deletingLastPathComponent + "/openstack/" + name
+                        }))
             default:
                 throw ProvidersFileError(
                     file: file, path: "providers.\(name).type",
-                    message: "unknown provider type '\(entry.type)'; this deployctl knows: ssh, local")
+                    message: "unknown provider type '\(entry.type)'; this deployctl knows: ssh, local, openstack")
             }
         }
         return ProvidersFile(providers: providers)
+    }
+
+    static func openStack(_ name: String, _ entry: RawProvider, file: String, keyDirectory: String?)
+        throws(ProvidersFileError) -> OpenStackProviderConfig
+    {
+        let home = ProcessInfo.processInfo.environment["DEPLOYCTL_HOME"] ?? (NSHomeDirectory() + "/.deployctl")
+        var config = OpenStackProviderConfig(
+            name: name,
+            keyDirectory: entry.keyDirectory.map(expandTilde) ?? keyDirectory ?? "\(home)/openstack/\(name)")
+        config.cloud = entry.cloud
+        config.cloudsFile = entry.cloudsFile.map(expandTilde)
+        config.region = entry.region
+        config.interface = entry.interface
+        config.network = entry.network
+        config.floatingNetwork = entry.floatingNetwork
+        config.image = entry.image
+        if let user = entry.sshUser { config.sshUser = user }
+        if let port = entry.sshPort { config.sshPort = port }
+        if let via = entry.sshVia {
+            guard ["public", "private"].contains(via) else {
+                throw ProvidersFileError(
+                    file: file, path: "providers.\(name).ssh_via", message: "ssh_via is `public` or `private`")
+            }
+            config.sshVia = via
+        }
+        if let interface = entry.interface, !["public", "internal", "admin"].contains(interface) {
+            throw ProvidersFileError(
+                file: file, path: "providers.\(name).interface", message: "interface is public, internal or admin")
+        }
+        if let seconds = entry.bootTimeout { config.bootTimeout = .seconds(seconds) }
+        if let seconds = entry.volumeTimeout { config.volumeTimeout = .seconds(seconds) }
+        if let mount = entry.mountVolumes { config.mountVolumes = mount }
+        return config
     }
 
     static func expandTilde(_ path: String) -> String {
@@ -114,11 +154,11 @@ public struct ProvidersFile: Sendable, Equatable {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(String(path.dropFirst(2))).path
     }
 
-    private struct Raw: Decodable {
+    struct Raw: Decodable {
         var providers: [String: RawProvider]
     }
 
-    private struct RawProvider: Decodable {
+    struct RawProvider: Decodable {
         var type: String
         var knownHosts: String?
         var stateDirectory: String?
@@ -126,15 +166,38 @@ public struct ProvidersFile: Sendable, Equatable {
         var directory: String?
         var bridge: String?
         var subnet: String?
+        var cloud: String?
+        var cloudsFile: String?
+        var region: String?
+        var interface: String?
+        var network: String?
+        var floatingNetwork: String?
+        var image: String?
+        var sshUser: String?
+        var sshPort: Int?
+        var sshVia: String?
+        var keyDirectory: String?
+        var bootTimeout: Int?
+        var volumeTimeout: Int?
+        var mountVolumes: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case type, hosts, directory, bridge, subnet
+            case type, hosts, directory, bridge, subnet, cloud, region, interface, network, image
+            case cloudsFile = "clouds_file"
+            case floatingNetwork = "floating_network"
+            case sshUser = "ssh_user"
+            case sshPort = "ssh_port"
+            case sshVia = "ssh_via"
+            case keyDirectory = "key_directory"
+            case bootTimeout = "boot_timeout"
+            case volumeTimeout = "volume_timeout"
+            case mountVolumes = "mount_volumes"
             case knownHosts = "known_hosts"
             case stateDirectory = "state_dir"
         }
     }
 
-    private struct RawHost: Decodable {
+    struct RawHost: Decodable {
         var name: String
         var address: String
         var port: Int?
@@ -169,11 +232,13 @@ public enum LabelValue: Sendable, Equatable, Decodable, CustomStringConvertible 
 public enum ProviderConfig: Sendable, Equatable {
     case ssh(SSHProviderConfig)
     case local(LocalProviderConfig)
+    case openstack(OpenStackProviderConfig)
 
     public var type: String {
         switch self {
         case .ssh: return "ssh"
         case .local: return "local"
+        case .openstack: return "openstack"
         }
     }
 }

@@ -82,6 +82,13 @@ struct DeploymentContext {
                 throw ExitCode(2)
             }
             return LocalProvider(config: local)
+        case .openstack(let openstack):
+            do {
+                return try OpenStackProvider(config: openstack)
+            } catch {
+                writeError("error: provider '\(chosen)': \(error.message)")
+                throw ExitCode(2)
+            }
         }
     }
 

@@ -133,6 +133,10 @@ struct VolumeProviderOptions: ParsableArguments {
         switch file.providers[name] {
         case .ssh(let config)?: return config
         case .local?: return nil
+        case .openstack?:
+            throw CLIError(
+                "provider '\(name)' is an OpenStack cloud: staging straight into a Cinder volume is not supported yet; "
+                    + "stage with --output DIR and copy the sealed volume into a volume of the cloud")
         case nil:
             throw CLIError(
                 "no provider named '\(name)'; known: \(file.providers.keys.sorted().joined(separator: ", "))")

@@ -283,12 +283,33 @@ public struct Deployer: Sendable {
     private func createCompute(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
         let entry = try store.intend(
             deployment: deployment, instance: instance, kind: "compute", provider: provider.name)
-        let host = plan.nodes.first { $0.0 == node }?.1["capabilities"]?["host"]
+        let capabilities = plan.nodes.first { $0.0 == node }?.1["capabilities"]
+        let host = capabilities?["host"]
+        let os = capabilities?["os"]
+        // Endpoints: the Compute's own (endpoint, public_endpoint…) say which ports to open and whether the node
+        // needs a public address.
+        var ports: [Int] = []
+        var isPublic = false
+        if case .object(let all)? = capabilities {
+            for (_, capability) in all {
+                if let port = capability["port"].flatMap(Self.int) { ports.append(port) }
+                if case .object(let named)? = capability["ports"] {
+                    ports += named.compactMap { $0.1["source"].flatMap(Self.int) }
+                }
+                if case .string(let network)? = capability["network_name"], network.uppercased() == "PUBLIC" {
+                    isPublic = true
+                }
+            }
+        }
         let request = ComputeRequest(
             deployment: deployment, instance: instance, name: entry.name,
             cpus: host?["num_cpus"].flatMap(Self.int) ?? 1,
             memoryBytes: host?["mem_size"].flatMap(Self.bytes) ?? 0,
-            gpus: host?["num_gpus"].flatMap(Self.int) ?? 0)
+            gpus: host?["num_gpus"].flatMap(Self.int) ?? 0,
+            diskBytes: host?["disk_size"].flatMap(Self.bytes) ?? 0,
+            image: Self.text(os?["image"]), osDistribution: Self.text(os?["distribution"]),
+            osVersion: Self.text(os?["version"]), flavor: Self.text(host?["instance_type"]),
+            ports: Array(Set(ports)).sorted(), isPublic: isPublic)
         try await provision(entry) {
             let compute = try await providerCall { () async throws(ProviderError) in
                 try await provider.createCompute(request)
@@ -492,6 +513,15 @@ public struct Deployer: Sendable {
         case .int(let number): return number
         case .double(let number): return Int(number)
         case .string(let text): return Int(text)
+        default: return nil
+        }
+    }
+
+    static func text(_ value: JSONValue?) -> String? {
+        switch value {
+        case .string(let text)?: return text.isEmpty ? nil : text
+        case .int(let number)?: return String(number)
+        case .double(let number)?: return String(number)
         default: return nil
         }
     }
