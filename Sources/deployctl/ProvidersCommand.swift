@@ -10,7 +10,9 @@ struct ProvidersCommand: ParsableCommand {
         discussion: """
             Providers are declared in DEPLOYCTL_HOME/providers.yaml (or --providers FILE). An ssh provider lists \
             existing hosts: name, address, port, user, key file and labels such as cpus, mem and gpus, with one \
-            known_hosts file for all of them (strict host key checking).
+            known_hosts file for all of them (strict host key checking). An openstack provider names a cloud of \
+            clouds.yaml (or uses OS_CLOUD or the OS_* variables of an openrc) and, optionally, the network, \
+            floating_network, image and ssh_user to use.
             """,
         subcommands: [List.self, Check.self])
 
@@ -56,6 +58,14 @@ struct ProvidersCommand: ParsableCommand {
                             ("bridge", .string(local.bridge)), ("subnet", .string(local.subnet + ".0/24")),
                         ])
                     }
+                    if case .openstack(let cloud)? = file.providers[name] {
+                        return .object([
+                            ("name", .string(name)), ("type", .string("openstack")),
+                            ("cloud", cloud.cloud.map(JSONValue.string) ?? .null),
+                            ("region", cloud.region.map(JSONValue.string) ?? .null),
+                            ("network", cloud.network.map(JSONValue.string) ?? .null),
+                        ])
+                    }
                     guard case .ssh(let ssh) = file.providers[name] else { return nil }
                     return .object([
                         ("name", .string(name)), ("type", .string("ssh")),
@@ -85,6 +95,11 @@ struct ProvidersCommand: ParsableCommand {
                         print(
                             "\(name)  local  nodes on this machine (\(local.subnet).0/24 on \(local.bridge), \(local.directory))"
                         )
+                    }
+                    if case .openstack(let cloud)? = file.providers[name] {
+                        print(
+                            "\(name)  openstack  cloud \(cloud.cloud ?? "from OS_CLOUD or OS_*")"
+                                + (cloud.region.map { ", region \($0)" } ?? ""))
                     }
                     guard case .ssh(let ssh) = file.providers[name] else { continue }
                     print("\(name)  ssh  \(ssh.hosts.count) host(s)")
@@ -126,6 +141,29 @@ struct ProvidersCommand: ParsableCommand {
                     throw ExitCode(1)
                 }
                 print("ok    \(name): root, namespaces and sshd available")
+                return
+            }
+            if case .openstack(let config) = provider {
+                let cloud: OpenStackProvider
+                do { cloud = try OpenStackProvider(config: config) } catch {
+                    print("FAIL  \(name): \(error.message)")
+                    throw ExitCode(1)
+                }
+                let results = await cloud.check()
+                switch format {
+                case .json:
+                    print(
+                        JSONValue.array(
+                            results.map {
+                                .object([
+                                    ("part", .string($0.part)), ("ok", .bool($0.ok)), ("detail", .string($0.detail)),
+                                ])
+                            }
+                        ).serialized())
+                case .text:
+                    for result in results { print("\(result.ok ? "ok  " : "FAIL")  \(result.part)  \(result.detail)") }
+                }
+                if results.contains(where: { !$0.ok }) { throw ExitCode(1) }
                 return
             }
             guard case .ssh(let ssh) = provider else { return }

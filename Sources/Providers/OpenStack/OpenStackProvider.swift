@@ -543,3 +543,65 @@ public final class OpenStackProvider: Provider {
         }
     }
 }
+
+extension OpenStackProvider {
+    /// One line of `providers check`: a part of the cloud and whether it answered as deployctl needs.
+    public struct CheckResult: Sendable, Equatable {
+        public var part: String
+        public var ok: Bool
+        public var detail: String
+    }
+
+    /// Authenticates and reads, without creating anything: the catalog's endpoints, flavors (with their GPUs),
+    /// images, networks and the compute quota left.
+    public func check() async -> [CheckResult] {
+        var results: [CheckResult] = []
+        let token: KeystoneToken
+        do { token = try await api.token() } catch {
+            return [CheckResult(part: "keystone", ok: false, detail: error.message)]
+        }
+        results.append(
+            CheckResult(
+                part: "keystone", ok: true,
+                detail: "\(api.credentials): a token for project \(token.projectID) until \(token.expires)"))
+        for service in [OpenStackService.compute, .network, .volume, .image] {
+            do {
+                results.append(
+                    CheckResult(part: service.displayName, ok: true, detail: try api.endpoint(service, token: token)))
+            } catch {
+                results.append(CheckResult(part: service.displayName, ok: false, detail: error.message))
+            }
+        }
+        do {
+            let flavors = try await flavors()
+            let gpu = flavors.filter { $0.gpus > 0 }.map { "\($0.name) (\($0.gpus) GPU)" }
+            results.append(
+                CheckResult(
+                    part: "flavors", ok: !flavors.isEmpty,
+                    detail:
+                        "\(flavors.count) flavor(s); with GPUs: \(gpu.isEmpty ? "none" : gpu.joined(separator: ", "))"))
+            let limits = try await api.call(.compute, "GET", "/limits", what: "reading limits").body["limits"][
+                "absolute"]
+            if let cores = limits["maxTotalCores"].int, let used = limits["totalCoresUsed"].int,
+                let instances = limits["maxTotalInstances"].int, let running = limits["totalInstancesUsed"].int
+            {
+                results.append(
+                    CheckResult(
+                        part: "quota", ok: true,
+                        detail: "cores \(used) of \(cores), instances \(running) of \(instances) in use"))
+            }
+            let images = try await api.call(.image, "GET", "/images?status=active", what: "listing images").body[
+                "images"
+            ].array
+            results.append(
+                CheckResult(
+                    part: "images", ok: !images.isEmpty,
+                    detail: images.compactMap { $0["name"].string }.sorted().prefix(10).joined(separator: ", ")))
+            let network = try await chooseNetwork()
+            results.append(CheckResult(part: "network", ok: true, detail: "nodes join network \(network)"))
+        } catch {
+            results.append(CheckResult(part: error.code, ok: false, detail: error.message))
+        }
+        return results
+    }
+}
