@@ -223,10 +223,17 @@ cmd_up() {
     cp -r "$template/." "$dir/"
     write_conf "$dir" "$expiration"
     seed_catalog "$dir" "$port" "$sim" >"$dir/manage.log" 2>&1 || fail_with_log "seeding the catalog failed" "$dir"
-    # setsid: a Ctrl-C in the terminal that ran `up` does not reach the server; stdin from /dev/null so that
-    # $(keystone.sh up …) returns.
-    OS_KEYSTONE_CONFIG_FILES="$dir/keystone.conf" setsid "$WSGI" --host 127.0.0.1 --port "$port" \
-        </dev/null >>"$dir/keystone.log" 2>&1 &
+    # setsid: a Ctrl-C in the terminal that ran `up` does not reach the server. Every descriptor but 0-2 is closed
+    # first: a server that kept one our caller passed on would hold it open for its whole life (Foundation's Process
+    # learns of the exit of `up` through a socket the child inherits; $(keystone.sh up …) waits for its pipe's end).
+    # Neither the subshell (no job control) nor setsid (not a group leader) forks again: $! is the server's PID.
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
+        done
+        OS_KEYSTONE_CONFIG_FILES="$dir/keystone.conf" exec setsid "$WSGI" --host 127.0.0.1 --port "$port"
+    ) </dev/null >>"$dir/keystone.log" 2>&1 &
     local pid=$!
     echo "$pid" >"$dir/keystone.pid"
     wait_ready "$dir" "$port" "$pid"

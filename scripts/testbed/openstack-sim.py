@@ -359,11 +359,17 @@ class Context:
 
 # ======================================================================= Nova
 
+def summary(ctx, collection, ident, name):
+    """{id, name, links}: a list entry, and the head of a detailed view (the bookmark drops the version, as Nova
+    and Cinder write it)."""
+    bookmark = re.sub(r"/v[0-9.]+(?=/|$)", "", ctx.base, count=1)
+    return {"id": ident, "name": name, "links": [{"rel": "self", "href": f"{ctx.base}/{collection}/{ident}"},
+                                                 {"rel": "bookmark", "href": f"{bookmark}/{collection}/{ident}"}]}
+
+
 def flavor_view(ctx, flavor, detail=True):
     flavor_id, name, vcpus, ram, disk, extra_specs = flavor
-    links = [{"rel": "self", "href": f"{ctx.base}/flavors/{flavor_id}"},
-             {"rel": "bookmark", "href": f"{ctx.base}/flavors/{flavor_id}"}]
-    view = {"id": flavor_id, "name": name, "links": links}
+    view = summary(ctx, "flavors", flavor_id, name)
     if ctx.at_least(2, 55):
         view["description"] = None
     if not detail:
@@ -581,9 +587,7 @@ def server_addresses(server):
 
 
 def server_view(ctx, server, detail=True):
-    links = [{"rel": "self", "href": f"{ctx.base}/servers/{server['id']}"},
-             {"rel": "bookmark", "href": f"{ctx.base}/servers/{server['id']}"}]
-    view = {"id": server["id"], "name": server["name"], "links": links}
+    view = summary(ctx, "servers", server["id"], server["name"])
     if not detail:
         return view
     flavor = find_flavor(server["flavor_id"])
@@ -1379,9 +1383,7 @@ def make_volume(project, user, name, size, volume_type=None, snapshot_id=None, s
 
 
 def volume_view(ctx, volume, detail=True):
-    links = [{"rel": "self", "href": f"{ctx.base}/volumes/{volume['id']}"},
-             {"rel": "bookmark", "href": f"{ctx.base}/volumes/{volume['id']}"}]
-    view = {"id": volume["id"], "name": volume["name"], "links": links}
+    view = summary(ctx, "volumes", volume["id"], volume["name"])
     if not detail:
         return view
     attachments = [{"id": volume["id"], "attachment_id": a["attachment_id"], "volume_id": volume["id"],
