@@ -203,3 +203,143 @@ struct OpenStackSimulatorTests {
         #expect(compute.allSatisfy { $0["region"] == "RegionTwo" && $0["path"]?.hasPrefix("/regiontwo/") == true })
     }
 }
+
+/// Direct HTTP calls to the simulator (curl, through files) with a project token from the bed's Keystone: for what
+/// the CLI does not reach.
+struct SimulatorHTTP {
+    let bed: OpenStackTestBed
+    let token: String
+
+    init(bed: OpenStackTestBed) throws {
+        self.bed = bed
+        let auth: [String: Any] = [
+            "auth": [
+                "identity": [
+                    "methods": ["password"],
+                    "password": ["user": ["name": bed.user, "domain": ["name": bed.domain], "password": bed.password]],
+                ],
+                "scope": ["project": ["name": bed.project, "domain": ["name": bed.domain]]],
+            ]
+        ]
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: auth), as: UTF8.self)
+        let run = try bed.execute(
+            "/usr/bin/curl",
+            ["-sS", "-i", "-H", "Content-Type: application/json", "--data-binary", body, "\(bed.authURL)/auth/tokens"])
+        let header = run.output.split(whereSeparator: \.isNewline).first {
+            $0.lowercased().hasPrefix("x-subject-token:")
+        }
+        token = try #require(header?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces))
+    }
+
+    /// One request; the status, the headers' text and the JSON body (nil when not JSON).
+    func call(_ method: String, _ path: String, _ body: String? = nil, headers: [String] = [], token: Bool = true)
+        throws -> (status: Int, headers: String, json: [String: Any]?)
+    {
+        var arguments = ["-sS", "-D", "-", "-X", method, "-w", "\n%{http_code}"]
+        if token { arguments += ["-H", "X-Auth-Token: \(self.token)"] }
+        for header in headers { arguments += ["-H", header] }
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        let run = try bed.execute("/usr/bin/curl", arguments + ["\(bed.simulatorURL)\(path)"])
+        var lines = run.output.components(separatedBy: "\n")
+        let status = Int(lines.removeLast()) ?? 0
+        let text = lines.joined(separator: "\n")
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let json = parts.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
+        return (status, parts.dropLast().joined(separator: "\n"), json)
+    }
+}
+
+extension OpenStackSimulatorTests {
+    @Test("servers take the pool's hosts (anti-affinity, authorized_keys); injected faults, microversions, quotas")
+    func hostsAndFaults() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("deployctl-os-\(UUID())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let hosts = scratch.appendingPathComponent("hosts.json")
+        let keys = scratch.appendingPathComponent("authorized_keys")
+        try #"{"hosts": [{"name": "h1", "address": "10.231.9.11"}, {"name": "h2", "address": "10.231.9.12"}]}"#
+            .write(to: hosts, atomically: true, encoding: .utf8)
+        let bed = try await OpenStackTestBed(hostsFile: hosts.path, authorizedKeys: keys.path)
+        defer { bed.stop() }
+        let http = try SimulatorHTTP(bed: bed)
+        try bed.inject(#"{"delays": {"server_build": 0.2, "server_delete": 0.1}}"#)
+        let v264 = ["OpenStack-API-Version: compute 2.64"]
+        let keypair = #"{"keypair": {"name": "k", "public_key": "\#(testPublicKey)"}}"#
+        #expect(try http.call("POST", "/compute/v2.1/os-keypairs", keypair, headers: v264).status == 201)
+        let group = try http.call(
+            "POST", "/compute/v2.1/os-server-groups", #"{"server_group": {"name": "g", "policy": "anti-affinity"}}"#,
+            headers: v264)
+        let groupID = try #require((group.json?["server_group"] as? [String: Any])?["id"] as? String)
+        for index in 1...3 {
+            let server = """
+                {"server": {"name": "s\(index)", "flavorRef": "2", "imageRef": "a3c1e0f2-0000-4000-8000-0000000000d1",
+                "key_name": "k", "networks": "auto"}, "os:scheduler_hints": {"group": "\(groupID)"}}
+                """
+            #expect(try http.call("POST", "/compute/v2.1/servers", server, headers: v264).status == 202)
+        }
+        try waitUntil("built") { try bed.state()["servers"]?.allSatisfy { $0["status"] as? String != "BUILD" } == true }
+        let servers = try #require(bed.state()["servers"])
+        let active = servers.filter { $0["status"] as? String == "ACTIVE" }
+        #expect(Set(active.compactMap { $0["host"] as? String }) == ["h1", "h2"])
+        let failed = try #require(servers.first { $0["status"] as? String == "ERROR" })
+        #expect(
+            (failed["fault"] as? [String: Any])?["message"] as? String
+                == "No valid host was found. There are not enough hosts available.")
+        let detail = try http.call("GET", "/compute/v2.1/servers/\(active[0]["id"] as? String ?? "")", headers: v264)
+        let addresses = (detail.json?["server"] as? [String: Any])?["addresses"] as? [String: [[String: Any]]]
+        #expect(["10.231.9.11", "10.231.9.12"].contains(addresses?["private"]?.first?["addr"] as? String ?? ""))
+        let authorized = try String(contentsOf: keys, encoding: .utf8)
+        #expect(active.allSatisfy { authorized.contains("openstack-sim:\($0["id"] as? String ?? "?")") })
+
+        try bed.inject(
+            #"{"method": "GET", "path": "/servers/detail$", "status": 503, "headers": {"Retry-After": "0"}}"#)
+        let refused = try http.call("GET", "/compute/v2.1/servers/detail")
+        #expect(refused.status == 503)
+        #expect(refused.headers.contains("Retry-After: 0"))
+        #expect(refused.json?["serviceUnavailable"] != nil)
+        #expect(try http.call("GET", "/compute/v2.1/servers/detail").status == 200)
+        #expect(
+            try http.call("GET", "/compute/v2.1/servers", headers: ["OpenStack-API-Version: compute 2.97"]).status
+                == 406)
+        #expect(try http.call("GET", "/compute/v2.1/servers", token: false).status == 401)
+
+        for server in servers {
+            #expect(try http.call("DELETE", "/compute/v2.1/servers/\(server["id"] as? String ?? "")").status == 204)
+        }
+        try waitUntil("deleted") { try bed.count("servers") == 0 && bed.count("ports") == 0 }
+        #expect(try String(contentsOf: keys, encoding: .utf8).isEmpty)
+
+        try bed.setQuotas(#"{"volumes": 1}"#)
+        _ = try bed.makeVolume(name: "staged", sizeGB: 5)
+        let overQuota = try http.call("POST", "/volume/v3/\(bed.projectID)/volumes", #"{"volume": {"size": 1}}"#)
+        #expect(overQuota.status == 413)
+        #expect(
+            (overQuota.json?["overLimit"] as? [String: Any])?["message"] as? String
+                == "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes'.")
+    }
+
+    @Test("an image upload with chunked transfer encoding is stored whole")
+    func chunkedUpload() async throws {
+        let bed = try await OpenStackTestBed()
+        defer { bed.stop() }
+        let http = try SimulatorHTTP(bed: bed)
+        let made = try http.call(
+            "POST", "/image/v2/images", #"{"name": "chunked", "disk_format": "raw", "container_format": "bare"}"#)
+        let id = try #require(made.json?["id"] as? String)
+        let file = bed.directory.appendingPathComponent("chunked.raw")
+        try Data((0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: file)
+        let upload = try bed.execute(
+            "/usr/bin/curl",
+            [
+                "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-T", file.path, "-H",
+                "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream", "-H",
+                "X-Auth-Token: \(http.token)", "\(bed.simulatorURL)/image/v2/images/\(id)/file",
+            ])
+        #expect(upload.output == "204")
+        let image = try #require(try http.call("GET", "/image/v2/images/\(id)").json)
+        #expect(image["status"] as? String == "active")
+        #expect(image["size"] as? Int == 2_500_000)
+        #expect(
+            image["checksum"] as? String == String(try bed.execute("/usr/bin/md5sum", [file.path]).output.prefix(32)))
+    }
+}
