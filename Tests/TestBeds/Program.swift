@@ -12,12 +12,7 @@ public struct ProgramRun: Sendable {
 public func runProgram(
     _ path: String, _ arguments: [String], environment extra: [String: String?] = [:], directory: String? = nil
 ) throws -> ProgramRun {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    for (name, value) in extra { environment[name] = value }
-    process.environment = environment
+    let process = program(path, arguments, environment: extra)
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let pipe = Pipe()
     process.standardOutput = pipe
@@ -28,4 +23,15 @@ public func runProgram(
     return ProgramRun(
         status: process.terminationStatus, killed: process.terminationReason == .uncaughtSignal,
         output: String(decoding: data, as: UTF8.self))
+}
+
+/// A Process for `path` with this process's environment plus `extra` (nil removes a variable), not yet started.
+func program(_ path: String, _ arguments: [String], environment extra: [String: String?]) -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    for (name, value) in extra { environment[name] = value }
+    process.environment = environment
+    return process
 }
