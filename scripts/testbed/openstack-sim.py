@@ -904,14 +904,51 @@ def nova_servers(ctx, parts):
         return nova_server_tags(ctx, server, parts[3:])
     elif parts[2] == "os-volume_attachments":
         return nova_attachments(ctx, server, parts[3:])
-    elif parts[2] == "metadata" and ctx.method == "GET" and len(parts) == 3:
-        return 200, {"metadata": dict(server["metadata"])}
+    elif parts[2] == "metadata":
+        return nova_server_metadata(ctx, server, parts[3:])
     elif parts[2] == "action" and ctx.method == "POST":
         action = next(iter(ctx.json()), None)
         if action in ("os-stop", "os-start", "reboot"):
             return 202, None
         raise HTTPError(400, f"There is no such action: {action}")
     raise HTTPError(404, "The resource could not be found.")
+
+
+def nova_server_metadata(ctx, server, parts):
+    """Nova's server metadata API: the whole dict (GET; POST merges, PUT replaces) or one item
+    (GET/PUT/DELETE /metadata/{key}, the PUT body {"meta": {key: value}} with exactly that key)."""
+    metadata = server["metadata"]
+    if not parts:
+        if ctx.method == "GET":
+            return 200, {"metadata": dict(metadata)}
+        if ctx.method in ("POST", "PUT"):
+            body = ctx.json("metadata")
+            if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+                raise HTTPError(400, "Invalid input for field/attribute metadata.")
+            if ctx.method == "PUT":
+                metadata.clear()
+            metadata.update(body)
+            return 200, {"metadata": dict(metadata)}
+        raise HTTPError(405, "Method not allowed.")
+    key = parts[0]
+    if ctx.method == "GET":
+        if key not in metadata:
+            raise HTTPError(404, "Metadata item was not found")
+        return 200, {"meta": {key: metadata[key]}}
+    if ctx.method == "PUT":
+        meta = ctx.json("meta")
+        if not isinstance(meta, dict) or list(meta) != [key]:
+            raise HTTPError(400, "Request body and URI mismatch")
+        if len(meta[key]) > 255:
+            raise HTTPError(400, "Invalid input for field/attribute meta. Value too long.")
+        metadata[key] = meta[key]
+        return 200, {"meta": {key: meta[key]}}
+    if ctx.method == "DELETE":
+        if key not in metadata:
+            raise HTTPError(404, "Metadata item was not found")
+        del metadata[key]
+        return 204, None
+    raise HTTPError(405, "Method not allowed.")
 
 
 def nova_server_tags(ctx, server, parts):

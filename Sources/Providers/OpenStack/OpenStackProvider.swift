@@ -495,7 +495,8 @@ public final class OpenStackProvider: Provider {
             guard let id = ip["id"].string, seen.insert(id).inserted else { continue }
             if ip["port_id"].string != nil {
                 _ = try await api.call(
-                    .network, "PUT", "/floatingips/\(id)", body: ["floatingip": ["port_id": nil]], expect: [200, 404],
+                    .network, "PUT", "/floatingips/\(id)", body: ["floatingip": ["port_id": .null]],
+                    expect: [200, 404],
                     what: "disassociating the floating IP of \(name)")
             }
             _ = try await api.call(

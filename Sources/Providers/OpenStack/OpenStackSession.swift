@@ -82,6 +82,9 @@ final class OpenStackSession: Sendable {
 
     func fail(_ code: String, _ message: String) -> ProviderError { ProviderError(code, provider: provider, message) }
 
+    /// DEPLOYCTL_OPENSTACK_TRACE=1 prints each call's method, URL and status (never a header or body) on stderr.
+    static let trace = ProcessInfo.processInfo.environment["DEPLOYCTL_OPENSTACK_TRACE"] == "1"
+
     // MARK: Tokens
 
     /// The current token, fetched anew when there is none or it expires within the margin (a tenth of its life,
@@ -99,7 +102,7 @@ final class OpenStackSession: Sendable {
 
     private func authenticate() async throws(ProviderError) -> KeystoneToken {
         let identity: JSON
-        var scope: JSON = nil
+        var scope = JSON.null
         switch credentials.method {
         case .password(let user, let userDomain, let password, let project, let projectID, let projectDomain):
             identity = [
@@ -241,6 +244,9 @@ final class OpenStackSession: Sendable {
                 try await pause(attempt: attempt, retryAfter: nil)
                 attempt += 1
                 continue
+            }
+            if Self.trace {
+                FileHandle.standardError.write(Data("openstack: \(method) \(base)\(path) -> \(response.status)\n".utf8))
             }
             if expect.contains(response.status) { return response }
             if response.status == 401 && !reauthenticated {

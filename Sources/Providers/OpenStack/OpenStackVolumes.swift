@@ -26,7 +26,8 @@ struct AttachRecord: Sendable, Equatable {
     var text: String {
         String(
             decoding: JSON.object([
-                "n": .string(name), "i": .string(instance), "l": location.map(JSON.string) ?? nil, "r": .bool(readOnly),
+                "n": .string(name), "i": .string(instance), "l": location.map(JSON.string) ?? .null,
+                "r": .bool(readOnly),
             ]).data, as: UTF8.self)
     }
 }

@@ -1,0 +1,261 @@
+import Foundation
+import TestBeds
+import Testing
+
+@testable import Providers
+
+/// The OpenStack provider against a real Keystone and the Nova/Neutron/Cinder/Glance simulator
+/// (scripts/testbed/openstack-sim.py), without SSH hosts behind the servers: what the API calls do.
+@Suite(
+    "OpenStack provider against Keystone and the simulator", .serialized,
+    .enabled(
+        if: OpenStackTestBed.available,
+        "needs Keystone and the openstack CLI (python3-keystone, python3-openstackclient)"))
+struct OpenStackProviderTests {
+    static func provider(
+        _ bed: OpenStackTestBed, keys: String, credentials: OpenStackCredentials? = nil,
+        configure: (inout OpenStackProviderConfig) -> Void = { _ in }
+    ) -> OpenStackProvider {
+        var config = OpenStackProviderConfig(name: "cloud", keyDirectory: keys)
+        config.mountVolumes = false
+        config.bootTimeout = .seconds(120)
+        configure(&config)
+        let password = OpenStackCredentials(
+            authURL: bed.authURL.absoluteString,
+            method: .password(
+                user: bed.user, userDomain: bed.domain, password: bed.password, project: bed.project, projectID: nil,
+                projectDomain: bed.domain), region: bed.region)
+        return OpenStackProvider(config: config, credentials: credentials ?? password, poll: .milliseconds(200))
+    }
+
+    static func scratch() throws -> String {
+        let directory = NSTemporaryDirectory() + "deployctl-openstack-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Everything the simulator holds for the project (preloaded flavors, images and networks aside).
+    static func leftovers(_ bed: OpenStackTestBed) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for (kind, items) in try bed.state() where !items.isEmpty { counts[kind] = items.count }
+        return counts
+    }
+
+    @Test("Keystone: password and application-credential tokens, the catalog's region and interface, a wrong password")
+    func keystone() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        let token = try await provider.api.token()
+        #expect(!token.value.isEmpty && token.expires > Date())
+        #expect(try provider.api.endpoint(.compute, token: token).hasSuffix("/compute/v2.1"))
+        #expect(try provider.api.endpoint(.network, token: token).hasSuffix("/network/v2.0"))
+        #expect(try provider.api.endpoint(.image, token: token).hasSuffix("/image/v2"))
+        #expect(try provider.api.endpoint(.volume, token: token).hasSuffix("/volume/v3/\(token.projectID)"))
+
+        let application = Self.provider(
+            bed, keys: keys,
+            credentials: OpenStackCredentials(
+                authURL: bed.authURL.absoluteString,
+                method: .applicationCredential(
+                    id: bed.applicationCredential.id, name: nil, user: nil, userDomain: bed.domain,
+                    secret: bed.applicationCredential.secret), region: "RegionTwo", interface: "internal"))
+        let scoped = try await application.api.token()
+        #expect(scoped.projectID == token.projectID)
+        #expect(try application.api.endpoint(.compute, token: scoped).contains("/regiontwo/"))
+        _ = try await application.flavors()
+        let requests = try bed.requests()
+        #expect(
+            requests.contains { ($0["path"] ?? "").contains("flavors") && ($0["prefix"] ?? "").contains("regiontwo") })
+
+        let wrong = Self.provider(
+            bed, keys: keys,
+            credentials: OpenStackCredentials(
+                authURL: bed.authURL.absoluteString,
+                method: .password(
+                    user: bed.user, userDomain: bed.domain, password: "not-the-password", project: bed.project,
+                    projectID: nil, projectDomain: bed.domain)))
+        let refused = await #expect(throws: ProviderError.self) { _ = try await wrong.flavors() }
+        #expect(refused?.code == "openstack-auth")
+        #expect(refused?.message.contains("not-the-password") == false)
+        let nowhere = Self.provider(
+            bed, keys: keys,
+            credentials: OpenStackCredentials(
+                authURL: bed.authURL.absoluteString,
+                method: .password(
+                    user: bed.user, userDomain: bed.domain, password: bed.password, project: bed.project,
+                    projectID: nil, projectDomain: bed.domain), region: "RegionNine"))
+        let noRegion = await #expect(throws: ProviderError.self) { _ = try await nowhere.flavors() }
+        #expect(noRegion?.message.contains("RegionNine") == true && noRegion?.message.contains("RegionOne") == true)
+    }
+
+    @Test("a token is fetched anew before it expires")
+    func tokenRefresh() async throws {
+        let bed = try await OpenStackTestBed(tokenExpiration: 12)
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        let first = try await provider.api.token()
+        #expect(try await provider.api.token().value == first.value)
+        // Within the last tenth of its life the token is replaced, and calls go on working.
+        try await Task.sleep(for: .seconds(11.5))
+        let second = try await provider.api.token()
+        #expect(second.value != first.value)
+        #expect(!(try await provider.flavors()).isEmpty)
+    }
+
+    @Test(
+        "a node: flavor by size and GPUs, image by os, keypair, security group and floating IP; all gone after delete")
+    func compute() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        let request = ComputeRequest(
+            deployment: "os-a", instance: "front[0]", name: "dctl-os-a-front-0-compute", cpus: 2,
+            memoryBytes: 3 << 30, osDistribution: "debian", osVersion: "12", ports: [443], isPublic: true)
+        let made = try await provider.createCompute(request)
+        #expect(made.publicAddress?.hasPrefix("172.24.4.") == true)
+        #expect(made.privateAddress.hasPrefix("10.0.0."))
+        #expect(try await provider.createCompute(request) == made)
+
+        let state = try bed.state()
+        let server = try #require(state["servers"]?.first)
+        #expect(server["flavor_id"] as? String == "3")  // m1.medium: 2 vCPUs, 4 GB
+        #expect(state["keypairs"]?.count == 1 && state["floatingips"]?.count == 1)
+        #expect(state["security_groups"]?.count == 1)
+        let rules = try #require(try await provider.securityGroups(named: request.name).first)["security_group_rules"]
+        #expect(Set(rules.array.compactMap { $0["port_range_min"].int }) == [22, 443])
+
+        let gpu = try await provider.createCompute(
+            ComputeRequest(
+                deployment: "os-a", instance: "gpu[0]", name: "dctl-os-a-gpu-0-compute", cpus: 4,
+                memoryBytes: 16 << 30, gpus: 1, image: "ubuntu-22.04"))
+        let servers = try bed.state()["servers"] ?? []
+        let gpuServer = try #require(servers.first { $0["id"] as? String == gpu.providerID })
+        // The smallest flavor with a GPU that fits 4 vCPUs and 16 GB: v1.vgpu (a vGPU), not the A100 flavors.
+        #expect(gpuServer["flavor_id"] as? String == "12")
+
+        let tagged = try await provider.resources(deployment: "os-a")
+        #expect(Set(tagged.map(\.name)) == ["dctl-os-a-front-0-compute", "dctl-os-a-gpu-0-compute"])
+        #expect(Set(tagged.map(\.instance)) == ["front[0]", "gpu[0]"])
+        for resource in tagged {
+            try await provider.deleteCompute(name: resource.name, providerID: resource.providerID)
+            try await provider.deleteCompute(name: resource.name, providerID: resource.providerID)
+            try await provider.deleteCompute(name: resource.name, providerID: nil)
+        }
+        #expect(try Self.leftovers(bed) == [:])
+        #expect(try await provider.resources(deployment: "os-a").isEmpty)
+    }
+
+    @Test("faults: 503s and 429s are retried, a server in ERROR says Nova's fault, a quota says which and by how much")
+    func faults() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        try bed.inject(#"{"method":"POST","path":"/servers$","status":503,"count":2}"#)
+        try bed.inject(#"{"method":"GET","path":"/flavors","status":429,"count":1,"headers":{"Retry-After":"0"}}"#)
+        let request = ComputeRequest(deployment: "os-f", instance: "n[0]", name: "dctl-os-f-n-0-compute")
+        _ = try await provider.createCompute(request)
+        try await provider.deleteCompute(name: request.name, providerID: nil)
+
+        try bed.inject(
+            #"{"server_error":{"name":"doomed","message":"No valid host was found. There are not enough hosts available."}}"#
+        )
+        let doomed = ComputeRequest(deployment: "os-f", instance: "doomed[0]", name: "dctl-os-f-doomed-0-compute")
+        let error = await #expect(throws: ProviderError.self) { try await provider.createCompute(doomed) }
+        #expect(error?.code == "server-error")
+        #expect(error?.message.contains("No valid host was found") == true)
+        #expect(error?.message.contains("doomed[0]") == true)
+        try await provider.deleteCompute(name: doomed.name, providerID: nil)
+
+        try bed.setQuotas(#"{"cores":2}"#)
+        let big = ComputeRequest(deployment: "os-f", instance: "big[0]", name: "dctl-os-f-big-0-compute", cpus: 4)
+        let quota = await #expect(throws: ProviderError.self) { try await provider.createCompute(big) }
+        #expect(quota?.code == "quota")
+        #expect(quota?.message.contains("cores") == true)
+        try await provider.deleteCompute(name: big.name, providerID: nil)
+        #expect(try Self.leftovers(bed) == [:])
+    }
+
+    @Test("volumes: created and found again by name, attached and detached through Nova, an existing one never deleted")
+    func volumes() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        let staged = try bed.makeVolume(name: "staged-ct", sizeGB: 2)
+        let node = try await provider.createCompute(
+            ComputeRequest(deployment: "os-v", instance: "n[0]", name: "dctl-os-v-n-0-compute"))
+        let results = VolumeRequest(
+            deployment: "os-v", instance: "results[0]", name: "dctl-os-v-results-0-volume", sizeBytes: 3 << 30)
+        let volume = try await provider.createVolume(results)
+        #expect(try await provider.createVolume(results) == volume)
+        let data = try await provider.createVolume(
+            VolumeRequest(deployment: "os-v", instance: "data[0]", name: "dctl-os-v-data-0-volume", existingID: staged))
+        #expect(data.providerID == staged)
+        let missing = await #expect(throws: ProviderError.self) {
+            try await provider.createVolume(
+                VolumeRequest(deployment: "os-v", instance: "x[0]", name: "x", existingID: "no-such-volume"))
+        }
+        #expect(missing?.code == "unknown-volume")
+
+        func attachment(_ volumeID: String, _ instance: String, readOnly: Bool) -> AttachmentRequest {
+            AttachmentRequest(
+                deployment: "os-v", instance: "n[0]", name: "dctl-os-v-n-0-attach-\(instance)", volumeID: volumeID,
+                volumeInstance: "\(instance)[0]", computeID: node.providerID, location: "/\(instance)",
+                readOnly: readOnly)
+        }
+        let first = try await provider.attachVolume(attachment(volume.providerID, "results", readOnly: false))
+        #expect(try await provider.attachVolume(attachment(volume.providerID, "results", readOnly: false)) == first)
+        _ = try await provider.attachVolume(attachment(staged, "data", readOnly: true))
+        let volumes = try bed.state()["volumes"] ?? []
+        let stagedState = try #require(volumes.first { $0["id"] as? String == staged })
+        #expect(stagedState["status"] as? String == "in-use")
+        #expect("\(stagedState["metadata"] ?? "")".contains("readonly"))
+        #expect(
+            Set(try await provider.resources(deployment: "os-v").map(\.kind)) == ["attachment", "compute", "volume"])
+
+        // down's order: attachments, volumes (the existing one is skipped by the orchestrator), computes.
+        for resource in try await provider.resources(deployment: "os-v") where resource.kind == "attachment" {
+            try await provider.detachVolume(name: resource.name, providerID: resource.providerID)
+            try await provider.detachVolume(name: resource.name, providerID: nil)
+        }
+        try await provider.deleteVolume(name: results.name, providerID: volume.providerID)
+        try await provider.deleteVolume(name: results.name, providerID: nil)
+        // Deleting by a name that is not the volume's never touches it.
+        try await provider.deleteVolume(name: "dctl-os-v-data-0-volume", providerID: staged)
+        try await provider.deleteCompute(name: "dctl-os-v-n-0-compute", providerID: node.providerID)
+        let left = try bed.state()
+        #expect(left["volumes"]?.map { $0["id"] as? String } == [staged])
+        #expect((left["servers"] ?? []).isEmpty && (left["attachments"] ?? []).isEmpty)
+    }
+
+    @Test(
+        "a run that crashed after Nova made the server: the rerun finds it by name, resources find it, down removes it")
+    func crashAndRerun() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let request = ComputeRequest(
+            deployment: "os-c", instance: "w[0]", name: "dctl-os-c-w-0-compute", isPublic: true)
+        // The first process got as far as Nova's answer and died: a slow build makes it give up waiting.
+        try bed.inject(#"{"delays":{"server_build":30}}"#)
+        let impatient = Self.provider(bed, keys: keys) { $0.bootTimeout = .seconds(1) }
+        let timeout = await #expect(throws: ProviderError.self) { try await impatient.createCompute(request) }
+        #expect(timeout?.code == "boot-timeout")
+        try bed.inject(#"{"delays":{"server_build":0.5}}"#)
+        let rerun = Self.provider(bed, keys: keys)
+        let made = try await rerun.createCompute(request)
+        #expect((try bed.state()["servers"] ?? []).count == 1)
+        #expect(try await rerun.resources(deployment: "os-c").map(\.providerID) == [made.providerID])
+        // A third process that only knows the deployment's name cleans everything up.
+        let down = Self.provider(bed, keys: keys)
+        for resource in try await down.resources(deployment: "os-c") {
+            try await down.deleteCompute(name: resource.name, providerID: nil)
+        }
+        #expect(try Self.leftovers(bed) == [:])
+    }
+}
