@@ -1,6 +1,8 @@
 import Appliances
 import ArgumentParser
 import Foundation
+import Providers
+import TOSCA
 import WorkloadImages
 
 struct ApplianceCommand: AsyncParsableCommand {
@@ -8,7 +10,8 @@ struct ApplianceCommand: AsyncParsableCommand {
         commandName: "appliance",
         abstract: "Appliances: build reproducible OCI images from a spec, and look into them.",
         subcommands: [
-            ApplianceBuild.self, ApplianceWorkloads.self, ApplianceVM.self, AppliancePush.self, AppliancePull.self,
+            ApplianceBuild.self, ApplianceWorkloads.self, ApplianceVM.self, ApplianceUpload.self, AppliancePush.self,
+            AppliancePull.self,
             ApplianceInspect.self,
             ApplianceList.self,
         ])
@@ -364,6 +367,73 @@ struct AppliancePush: AsyncParsableCommand {
             print(
                 "\(reference): pushed \(report.manifest) (\(report.uploaded.count) blob(s) uploaded, "
                     + "\(report.skipped.count) already there, \(report.mounted.count) mounted)")
+        }
+    }
+}
+
+/// `deployctl appliance upload IMAGE.qcow2 --provider NAME`: a VM image into a cloud's image service.
+struct ApplianceUpload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload",
+        abstract: "Upload a VM image (from `appliance vm`) to a cloud provider's image service (OpenStack Glance).",
+        discussion: """
+            The image is created (queued), its file streamed with one PUT (never held in memory), and Glance's \
+            SHA-512 of what it stored checked against the file's. An image of the same name and content already \
+            active is reused without sending anything; an upload that fails leaves no image behind. The image is \
+            private, qcow2 and UEFI (hw_firmware_type=uefi, hw_machine_type=q35) unless --property says otherwise.
+            """)
+
+    @Argument(help: "The VM image file (qcow2).") var image: String
+    @Option(help: "The provider (an openstack provider of the providers file).") var provider: String
+    @Option(help: "The image's name in the cloud (default: the file's name without .qcow2).") var name: String?
+    @Option(name: .customLong("property"), help: "A Glance property KEY=VALUE, such as os_distro=debian (repeatable).")
+    var properties: [String] = []
+    @Option(help: "text or json.") var format: OutputFormat = .text
+    @OptionGroup var options: ProvidersCommand.Options
+
+    func run() async throws {
+        let file = try options.load()
+        guard case .openstack(let config)? = file.providers[provider] else {
+            let kind =
+                file.providers[provider].map { "a \($0.type) provider, which has no image service" } ?? "not declared"
+            writeError("error: provider '\(provider)' is \(kind); uploading needs an openstack provider")
+            throw ExitCode(2)
+        }
+        guard FileManager.default.isReadableFile(atPath: image) else {
+            writeError("error: cannot read the image \(image)")
+            throw ExitCode(2)
+        }
+        var glance = ["hw_firmware_type": "uefi", "hw_machine_type": "q35"]
+        for property in properties {
+            guard let equals = property.firstIndex(of: "="), equals != property.startIndex else {
+                writeError("error: --property \(property): give KEY=VALUE")
+                throw ExitCode(2)
+            }
+            glance[String(property[..<equals])] = String(property[property.index(after: equals)...])
+        }
+        let imageName =
+            name ?? URL(fileURLWithPath: image).lastPathComponent.replacingOccurrences(of: ".qcow2", with: "")
+        do {
+            let cloud = try OpenStackProvider(config: config)
+            let text = format == .text
+            let uploaded = try await cloud.uploadImage(
+                .init(
+                    file: image, name: imageName, diskFormat: image.hasSuffix(".raw") ? "raw" : "qcow2",
+                    properties: glance)
+            ) { line in if text { writeError(line) } }
+            switch format {
+            case .json:
+                print(
+                    JSONValue.object([
+                        ("id", .string(uploaded.id)), ("name", .string(imageName)), ("size", .int(Int(uploaded.size))),
+                        ("reused", .bool(uploaded.reused)),
+                    ]).serialized())
+            case .text:
+                print("\(uploaded.reused ? "already there" : "uploaded"): image \(imageName) \(uploaded.id)")
+            }
+        } catch {
+            writeError("error: \(error.description)")
+            throw ExitCode(1)
         }
     }
 }

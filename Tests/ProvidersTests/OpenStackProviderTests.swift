@@ -258,4 +258,75 @@ struct OpenStackProviderTests {
         }
         #expect(try Self.leftovers(bed) == [:])
     }
+
+    @Test("a VM image goes to Glance streamed and checked; the same again is reused; a failed upload leaves nothing")
+    func images() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        let file = keys + "/appliance.qcow2"
+        var generator = SystemRandomNumberGenerator()
+        try Data((0..<(6 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(
+            to: URL(fileURLWithPath: file))
+        let upload = OpenStackProvider.ImageUpload(
+            file: file, name: "bone-density", properties: ["os_distro": "debian", "hw_firmware_type": "uefi"])
+        let first = try await provider.uploadImage(upload)
+        #expect(!first.reused && first.size == 6 << 20)
+        let images = try bed.state()["images"] ?? []
+        let stored = try #require(images.first { $0["id"] as? String == first.id })
+        #expect(stored["status"] as? String == "active")
+        #expect(stored["os_hash_value"] as? String == (try provider.sha512(file)))
+        #expect("\(stored)".contains("uefi"))
+        let again = try await provider.uploadImage(upload)
+        #expect(again == OpenStackProvider.UploadedImage(id: first.id, size: first.size, reused: true))
+
+        // Glance fails every try of the data upload: the error says so and the queued image is removed.
+        try bed.inject(#"{"method":"PUT","path":"/file$","status":500,"count":20}"#)
+        let broken = OpenStackProvider.ImageUpload(file: file, name: "broken")
+        let error = await #expect(throws: ProviderError.self) { try await provider.uploadImage(broken) }
+        #expect(error?.message.contains("uploading image broken") == true)
+        #expect((try bed.state()["images"] ?? []).map { $0["id"] as? String } == [first.id])
+    }
+
+    @Test("deployctl with clouds.yaml: providers check, appliance upload; errors name the cloud, never the password")
+    func commandLine() async throws {
+        let bed = try await OpenStackTestBed()
+        let home = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "needs .build/debug/deployctl")
+        try bed.cloudsYAML(cloud: "bimcv").write(toFile: home + "/clouds.yaml", atomically: true, encoding: .utf8)
+        try """
+        providers:
+          bimcv:
+            type: openstack
+            cloud: bimcv
+            clouds_file: \(home)/clouds.yaml
+          wrong:
+            type: openstack
+            cloud: nowhere
+            clouds_file: \(home)/clouds.yaml
+        """.write(toFile: home + "/providers.yaml", atomically: true, encoding: .utf8)
+        let environment: [String: String?] = ["DEPLOYCTL_HOME": home, "OS_CLOUD": nil, "OS_AUTH_URL": nil]
+        let check = try runProgram(binary, ["providers", "check", "bimcv", "--home", home], environment: environment)
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("g1.a100 (1 GPU)") && check.output.contains("debian-12"))
+        #expect(!check.output.contains(bed.password))
+        let wrong = try runProgram(binary, ["providers", "check", "wrong", "--home", home], environment: environment)
+        #expect(wrong.status == 1 && wrong.output.contains("has no cloud 'nowhere'; it has: bimcv"))
+
+        let file = home + "/tiny.qcow2"
+        try Data(repeating: 7, count: 300_000).write(to: URL(fileURLWithPath: file))
+        let upload = try runProgram(
+            binary, ["appliance", "upload", file, "--provider", "bimcv", "--home", home, "--format", "json"],
+            environment: environment)
+        #expect(upload.status == 0, "\(upload.output)")
+        let answer = try JSONSerialization.jsonObject(with: Data(upload.output.utf8)) as? [String: Any]
+        #expect(answer?["name"] as? String == "tiny" && answer?["reused"] as? Bool == false, "\(upload.output)")
+        #expect((try bed.state()["images"] ?? []).contains { $0["id"] as? String == answer?["id"] as? String })
+        let local = try runProgram(binary, ["appliance", "upload", file, "--provider", "local", "--home", home])
+        #expect(local.status == 2 && local.output.contains("uploading needs an openstack provider"))
+    }
 }
