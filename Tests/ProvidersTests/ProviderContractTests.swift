@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestBeds
 import Testing
 
@@ -9,11 +10,33 @@ final class ProviderUnderTest: @unchecked Sendable {
     let provider: any Provider
     let scratch: String
     let keepAlive: AnyObject?
+    /// Makes a volume outside deployctl holding `files` (path: text) and gives its id, and tells later whether it
+    /// is still there with them: by default a directory on the hosts, as ssh and local providers take them.
+    let existingVolume: (_ files: [String: String]) throws -> (id: String, intact: () throws -> Bool)
 
-    init(provider: any Provider, scratch: String, keepAlive: AnyObject?) {
+    init(
+        provider: any Provider, scratch: String, keepAlive: AnyObject?,
+        existingVolume: ((_ files: [String: String]) throws -> (id: String, intact: () throws -> Bool))? = nil
+    ) {
         self.provider = provider
         self.scratch = scratch
         self.keepAlive = keepAlive
+        self.existingVolume =
+            existingVolume ?? { files in
+                let directory = scratch + "/existing"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                for (name, text) in files {
+                    try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+                }
+                return (
+                    directory,
+                    {
+                        try files.allSatisfy { name, text in
+                            try String(contentsOfFile: directory + "/" + name, encoding: .utf8) == text
+                        }
+                    }
+                )
+            }
     }
 
     func run(on computeID: String, _ command: String) throws -> CommandResult {
@@ -26,7 +49,7 @@ final class ProviderUnderTest: @unchecked Sendable {
 struct ProviderFactory: Sendable, CustomStringConvertible {
     var description: String
     var available: Bool
-    var make: @Sendable () throws -> ProviderUnderTest
+    var make: @Sendable () async throws -> ProviderUnderTest
 
     static let all: [ProviderFactory] = [
         ProviderFactory(description: "ssh", available: SSHTestBed.available) {
@@ -42,6 +65,18 @@ struct ProviderFactory: Sendable, CustomStringConvertible {
             return ProviderUnderTest(
                 provider: provider, scratch: directory.appendingPathComponent("scratch").path, keepAlive: nil)
         },
+        ProviderFactory(
+            description: "openstack",
+            available: OpenStackTestBed.available && LocalProvider.unavailableReason() == nil
+        ) {
+            let cloud = try await OpenStackCloud.make()
+            return ProviderUnderTest(
+                provider: cloud.provider, scratch: cloud.scratch, keepAlive: cloud,
+                existingVolume: { files in
+                    let id = try cloud.bed.makeVolume(name: "existing", sizeGB: 1, files: files)
+                    return (id, { try cloud.bed.state()["volumes"]?.contains { $0["id"] as? String == id } == true })
+                })
+        },
     ]
 }
 
@@ -55,7 +90,7 @@ struct ProviderContractTests {
 
     @Test("compute: creation is idempotent by name, found by tag, deleted twice without harm", arguments: factories)
     func compute(_ factory: ProviderFactory) async throws {
-        let subject = try factory.make()
+        let subject = try await factory.make()
         let provider = subject.provider
         let web = ComputeRequest(deployment: "contract-a", instance: "web[0]", name: "dctl-contract-a-web-0-compute")
         let first = try await provider.createCompute(web)
@@ -81,7 +116,7 @@ struct ProviderContractTests {
 
     @Test("a request nothing can satisfy fails with a clear error and leaves nothing", arguments: factories)
     func impossible(_ factory: ProviderFactory) async throws {
-        let subject = try factory.make()
+        let subject = try await factory.make()
         let request = ComputeRequest(
             deployment: "contract-c", instance: "gpu[0]", name: "dctl-contract-c-gpu-0-compute", gpus: 64)
         let error = await #expect(throws: ProviderError.self) { try await subject.provider.createCompute(request) }
@@ -95,16 +130,14 @@ struct ProviderContractTests {
         "volumes attach where asked, idempotently; detach and delete twice; others' volumes survive",
         arguments: factories)
     func volumes(_ factory: ProviderFactory) async throws {
-        let subject = try factory.make()
+        let subject = try await factory.make()
         let provider = subject.provider
         let deployment = "contract-v"
         let compute = try await provider.createCompute(
             ComputeRequest(deployment: deployment, instance: "node[0]", name: "dctl-contract-v-node-0-compute"))
         let volume = try await provider.createVolume(
             VolumeRequest(deployment: deployment, instance: "data[0]", name: "dctl-contract-v-data-0-volume"))
-        let existing = subject.scratch + "/existing"
-        try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: true)
-        try "keep\n".write(toFile: existing + "/keep.txt", atomically: true, encoding: .utf8)
+        let (existing, intact) = try subject.existingVolume(["keep.txt": "keep\n"])
         let external = try await provider.createVolume(
             VolumeRequest(
                 deployment: deployment, instance: "old[0]", name: "dctl-contract-v-old-0-volume", existingID: existing))
@@ -141,14 +174,14 @@ struct ProviderContractTests {
         try await provider.deleteVolume(name: "dctl-contract-v-data-0-volume", providerID: volume.providerID)
         try await provider.deleteVolume(name: "dctl-contract-v-data-0-volume", providerID: volume.providerID)
         try await provider.deleteVolume(name: "dctl-contract-v-old-0-volume", providerID: existing)
-        #expect(try String(contentsOfFile: existing + "/keep.txt", encoding: .utf8) == "keep\n")
+        #expect(try intact())
         try await provider.deleteCompute(name: "dctl-contract-v-node-0-compute", providerID: compute.providerID)
         #expect(try await provider.resources(deployment: deployment).isEmpty)
     }
 
     @Test("a location with quotes and shell syntax is taken literally, never run", arguments: factories)
     func hostileLocation(_ factory: ProviderFactory) async throws {
-        let subject = try factory.make()
+        let subject = try await factory.make()
         let provider = subject.provider
         let compute = try await provider.createCompute(
             ComputeRequest(deployment: "contract-q", instance: "n[0]", name: "dctl-contract-q-n-0-compute"))
@@ -167,5 +200,62 @@ struct ProviderContractTests {
         try await provider.deleteCompute(name: "dctl-contract-q-n-0-compute", providerID: nil)
         #expect(!FileManager.default.fileExists(atPath: marker))
         #expect(try await provider.resources(deployment: "contract-q").isEmpty)
+    }
+}
+
+/// An OpenStack cloud whose servers are real nodes: Keystone and the simulator with the local provider's node
+/// script behind Nova (each server a namespace with its own sshd, /etc, /var, /home and /run) and loop devices
+/// behind Cinder volumes (a virtio serial under /dev/disk/by-id), so that everything after the API — SSH, mounts,
+/// the recipes — runs for real.
+final class OpenStackCloud: @unchecked Sendable {
+    let bed: OpenStackTestBed
+    let provider: OpenStackProvider
+    let scratch: String
+    let root: String
+
+    /// Beds of one process take their own bridge and subnet.
+    private static let next = Mutex(0)
+
+    init(bed: OpenStackTestBed, provider: OpenStackProvider, scratch: String, root: String) {
+        self.bed = bed
+        self.provider = provider
+        self.scratch = scratch
+        self.root = root
+    }
+
+    static func make(configure: (inout OpenStackProviderConfig) -> Void = { _ in }) async throws -> OpenStackCloud {
+        let index = next.withLock { value in
+            defer { value = (value + 1) % 50 }
+            return value
+        }
+        let root = NSTemporaryDirectory() + "deployctl-oscloud-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/scratch", withIntermediateDirectories: true)
+        let script = root + "/node-script.sh"
+        try LocalNodeScript.text.write(toFile: script, atomically: true, encoding: .utf8)
+        let bed = try await OpenStackTestBed(simulatorArguments: [
+            "--node-script", script, "--node-dir", root + "/nodes", "--node-bridge", "dctlos\(index)",
+            "--node-subnet", "10.233.\(index)", "--block-devices", root + "/blocks",
+        ])
+        var config = OpenStackProviderConfig(name: "cloud", keyDirectory: root + "/keys")
+        config.sshUser = "root"
+        config.sshVia = "private"
+        config.network = "private"
+        config.bootTimeout = .seconds(300)
+        configure(&config)
+        let provider = OpenStackProvider(
+            config: config,
+            credentials: OpenStackCredentials(
+                authURL: bed.authURL.absoluteString,
+                method: .password(
+                    user: bed.user, userDomain: bed.domain, password: bed.password, project: bed.project,
+                    projectID: nil, projectDomain: bed.domain), region: bed.region),
+            poll: .milliseconds(200))
+        return OpenStackCloud(bed: bed, provider: provider, scratch: root + "/scratch", root: root)
+    }
+
+    deinit {
+        bed.stop()
+        // The bridge the nodes hung from goes with the last of them; the node script removes it on delete.
+        try? FileManager.default.removeItem(atPath: root)
     }
 }

@@ -56,7 +56,11 @@ public final class OpenStackTestBed: @unchecked Sendable {
     /// Starts the simulator, then Keystone with a catalog pointing at it (about 3 s once Keystone's template
     /// database is cached; its first build takes about 20 s). With `hostsFile` (ssh-hosts.sh's hosts.json) every
     /// server takes one of those hosts and its keypair goes into `authorizedKeys`.
-    public init(hostsFile: String? = nil, authorizedKeys: String? = nil, tokenExpiration: Int = 3600) async throws {
+    /// `simulatorArguments` go to openstack-sim.py as they are (`--node-script`, `--block-devices`…).
+    public init(
+        hostsFile: String? = nil, authorizedKeys: String? = nil, tokenExpiration: Int = 3600,
+        simulatorArguments: [String] = []
+    ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "deployctl-openstack-\(UUID().uuidString.prefix(8))", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -68,6 +72,7 @@ public final class OpenStackTestBed: @unchecked Sendable {
         ]
         if let hostsFile { arguments += ["--hosts", hostsFile] }
         if let authorizedKeys { arguments += ["--authorized-keys", authorizedKeys] }
+        arguments += simulatorArguments
         // Computed properties are out of reach until every stored one is set: the paths are spelled out here.
         let log = directory.appendingPathComponent("simulator.log")
         let keystone = directory.appendingPathComponent("keystone")
@@ -112,6 +117,8 @@ public final class OpenStackTestBed: @unchecked Sendable {
     /// blocks SIGTERM) and removes the bed's directory.
     public func stop() {
         guard FileManager.default.fileExists(atPath: directory.path) else { return }
+        // Real nodes and loop devices behind servers and volumes outlive a killed simulator: it removes them first.
+        if simulator.isRunning { _ = try? control("POST", "cleanup", "{}") }
         Self.terminate(simulator)
         _ = try? Self.execute(
             "/bin/bash", [Self.keystoneScript, "down", "--dir", keystoneDirectory.path], in: directory)
@@ -230,9 +237,10 @@ public final class OpenStackTestBed: @unchecked Sendable {
     public func setQuotas(_ json: String) throws { _ = try control("POST", "quotas", json) }
 
     /// An available volume made out of band (a pre-staged data volume) in the bed's project; its id.
-    public func makeVolume(name: String, sizeGB: Int) throws -> String {
+    /// With `files` (and --block-devices), the volume holds an ext4 file system with those files (path: text).
+    public func makeVolume(name: String, sizeGB: Int, files: [String: String] = [:]) throws -> String {
         let body = try JSONSerialization.data(withJSONObject: [
-            "name": name, "size": sizeGB, "project_id": projectID, "user_id": userID,
+            "name": name, "size": sizeGB, "project_id": projectID, "user_id": userID, "files": files,
         ])
         let answer = try JSONSerialization.jsonObject(
             with: control("POST", "volumes", String(decoding: body, as: UTF8.self)))

@@ -265,6 +265,89 @@ class Sim:
                 out.writelines(kept)
 
 
+# ----- backings that make servers and volumes real (RegionOne only), for whole deployments in the tests
+
+class Backing:
+    """--node-script: each ACTIVE server is a real node (a network namespace with its own /etc, /var, /home, /run
+    and sshd, made by the local provider's node script), reachable at its fixed IP, with the keypair's key in the
+    nodes' authorized_keys (cloud-init's part). --block-devices: each volume is a sparse file; attaching loops it and
+    links /dev/disk/by-id/virtio-<first 20 characters of the id> to the loop device, as a virtio disk's serial
+    appears in a guest; detaching removes both."""
+    node_script = None  # [bash, script, DIR, BRIDGE, SUBNET]
+    node_dir = None
+    block_dir = None
+    loops = {}  # volume id -> loop device
+
+    @classmethod
+    def node(cls, action, *args):
+        result = subprocess.run(cls.node_script + [action, *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip() or f"node script {action} failed ({result.returncode})")
+        return result.stdout.strip()
+
+    @staticmethod
+    def hostname(server):
+        name = re.sub(r"[^a-z0-9-]+", "-", server["name"].lower()).strip("-")[:40] or "server"
+        return f"{name}-{server['id'][:8]}"
+
+    @classmethod
+    def volume_file(cls, volume_id):
+        return os.path.join(cls.block_dir, volume_id + ".img")
+
+    @classmethod
+    def make_volume(cls, volume, files=None):
+        if not cls.block_dir:
+            return
+        path = cls.volume_file(volume["id"])
+        with open(path, "wb") as out:
+            out.truncate(volume["size"] << 30)
+        if files:  # a volume made out of band with contents: an ext4 file system holding them
+            source = tempfile.mkdtemp(dir=cls.block_dir)
+            for name, text in files.items():
+                target = os.path.join(source, name)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "w") as out:
+                    out.write(text)
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-d", source, path], check=True)
+            subprocess.run(["rm", "-rf", source], check=True)
+
+    @classmethod
+    def link(cls, volume_id):
+        return "/dev/disk/by-id/virtio-" + volume_id[:20]
+
+    @classmethod
+    def attach(cls, volume_id):
+        if not cls.block_dir or volume_id in cls.loops:
+            return
+        device = subprocess.run(["losetup", "--find", "--show", cls.volume_file(volume_id)], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        cls.loops[volume_id] = device
+        os.makedirs("/dev/disk/by-id", exist_ok=True)
+        if os.path.lexists(cls.link(volume_id)):
+            os.unlink(cls.link(volume_id))
+        os.symlink(device, cls.link(volume_id))
+
+    @classmethod
+    def detach(cls, volume_id):
+        device = cls.loops.pop(volume_id, None)
+        if device is None:
+            return
+        if os.path.lexists(cls.link(volume_id)):
+            os.unlink(cls.link(volume_id))
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+    @classmethod
+    def delete_volume(cls, volume_id):
+        cls.detach(volume_id)
+        if cls.block_dir and os.path.exists(cls.volume_file(volume_id)):
+            os.unlink(cls.volume_file(volume_id))
+
+    @classmethod
+    def cleanup(cls):
+        for volume_id in list(cls.loops):
+            cls.detach(volume_id)
+
+
 class Current(threading.local):
     """The region a thread works for: a request's, or a timer's."""
     sim = None
@@ -782,6 +865,14 @@ def nova_create_server(ctx):
             address = free[0]["address"]
         else:
             fault = NO_VALID_HOST
+    elif fault is None and Backing.node_script and sim.region == "RegionOne":
+        node = Backing.hostname(server)
+        try:
+            address = Backing.node("create", node, f"openstack-sim\t{server['id']}\t{node}")
+            server["_host"] = node
+            server["_node"] = node
+        except RuntimeError as error:
+            fault = f"Build of instance {server['id']} aborted: {error}"
     elif fault is None:
         server["_host"] = "sim-compute-1"
     if group:
@@ -849,6 +940,7 @@ def finish_delete(server_id):
         release_port(port)
     for volume in sim.volumes.values():
         if any(a["server_id"] == server_id for a in volume["_attachments"]):
+            Backing.detach(volume["id"])
             volume["_attachments"] = [a for a in volume["_attachments"] if a["server_id"] != server_id]
             volume.update(status="available" if not volume["_attachments"] else volume["status"], updated_at=now())
     for group in sim.server_groups.values():
@@ -857,6 +949,11 @@ def finish_delete(server_id):
     if server["_host"]:
         sim.host_of.pop(server["_host"], None)
     sim.remove_key(server)
+    if server.get("_node"):
+        try:
+            Backing.node("delete", server["_node"])
+        except RuntimeError as error:
+            print(f"deleting node {server['_node']} failed: {error}", file=sys.stderr, flush=True)
 
 
 def server_matches(ctx, server):
@@ -1020,7 +1117,7 @@ def nova_attachments(ctx, server, parts):
                       "attachment_id": new_id(), "bdm_uuid": new_id(), "attached_at": now()}
         volume["_attachments"].append(attachment)
         volume.update(status="attaching", updated_at=now())
-        sim.later(sim.delays["volume_attach"], set_volume_status, volume["id"], "attaching", "in-use")
+        sim.later(sim.delays["volume_attach"], finish_attach, volume["id"])
         return 200, {"volumeAttachment": attachment_view(ctx, attachment)}
     found = [a for a in mine if a["volume_id"] == parts[0]]
     if not found:
@@ -1044,10 +1141,18 @@ def set_volume_status(volume_id, before, after):
         volume.update(status=after, updated_at=now())
 
 
+def finish_attach(volume_id):
+    volume = sim.volumes.get(volume_id)
+    if volume is not None and volume["status"] == "attaching":
+        Backing.attach(volume_id)
+        volume.update(status="in-use", updated_at=now())
+
+
 def finish_detach(volume_id, server_id):
     volume = sim.volumes.get(volume_id)
     if volume is None or volume["status"] != "detaching":
         return
+    Backing.detach(volume_id)
     volume["_attachments"] = [a for a in volume["_attachments"] if a["server_id"] != server_id]
     volume.update(status="in-use" if volume["_attachments"] else "available", updated_at=now())
 
@@ -1403,7 +1508,7 @@ def volume_quota_check(project, size):
 
 
 def make_volume(project, user, name, size, volume_type=None, snapshot_id=None, source_volid=None, metadata=None,
-                description=None, status="creating"):
+                description=None, status="creating", files=None):
     volume_quota_check(project, size)
     vtype = next((t for t in VOLUME_TYPES if volume_type in (t["name"], t["id"])), None)
     if volume_type is not None and vtype is None:
@@ -1414,6 +1519,8 @@ def make_volume(project, user, name, size, volume_type=None, snapshot_id=None, s
               "snapshot_id": snapshot_id, "source_volid": source_volid, "metadata": dict(metadata or {}),
               "description": description, "created_at": now(), "updated_at": now(), "_attachments": []}
     sim.volumes[volume["id"]] = volume
+    if sim.region == "RegionOne":
+        Backing.make_volume(volume, files)
     if status == "creating":
         sim.later(sim.delays["volume_create"], set_volume_status, volume["id"], "creating", "available")
     return volume
@@ -1506,7 +1613,8 @@ def cinder_volumes(ctx, parts):
                                  "a group, have snapshots, awaiting a transfer, or be disassociated from snapshots "
                                  "after volume transfer.")
         volume.update(status="deleting", updated_at=now())
-        sim.later(sim.delays["volume_delete"], lambda: sim.volumes.pop(volume["id"], None))
+        sim.later(sim.delays["volume_delete"], lambda: (sim.volumes.pop(volume["id"], None),
+                                                         Backing.delete_volume(volume["id"])))
         return 202, None
     if parts[2:] == ["action"] and ctx.method == "POST":
         body = ctx.json()
@@ -2045,10 +2153,27 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     volume = make_volume(project, body.get("user_id", ""), body.get("name"),
                                          int(body.get("size", 1)), metadata=body.get("metadata"),
-                                         status="available")
+                                         status="available", files=body.get("files"))
                 except HTTPError as error:
                     return self.send(error.status, {"error": error.message})
                 return self.send(201, {"id": volume["id"], "project_id": project})
+        if path == "/_sim/cleanup" and method == "POST":
+            # Before the simulator is killed: the real nodes and loop devices behind servers and volumes go.
+            one = SIMS["RegionOne"]
+            CURRENT.sim = one
+            with one.lock:
+                for server in one.servers.values():
+                    if server.get("_node"):
+                        try:
+                            Backing.node("delete", server["_node"])
+                        except RuntimeError as error:
+                            print(f"deleting node {server['_node']}: {error}", file=sys.stderr, flush=True)
+                        server["_node"] = None
+                Backing.cleanup()
+            import shutil
+            for each in SIMS.values():
+                shutil.rmtree(each.upload_dir, ignore_errors=True)
+            return self.send(200, {"cleaned": True})
         if path == "/_sim/reset" and method == "POST":
             with LOG_LOCK:
                 REQUESTS.clear()
@@ -2098,7 +2223,20 @@ def main():
     parser.add_argument("--hosts", help="hosts.json of scripts/testbed/ssh-hosts.sh: servers land on these hosts")
     parser.add_argument("--authorized-keys", help="file that receives the servers' keypairs (cloud-init's part)")
     parser.add_argument("--build-seconds", type=float, default=1.0)
+    parser.add_argument("--node-script", help="the local provider's node script: servers become real nodes")
+    parser.add_argument("--node-dir", help="the node script's directory (its authorized_keys takes the keypairs)")
+    parser.add_argument("--node-bridge", default="dctlos0")
+    parser.add_argument("--node-subnet", default="10.233.0")
+    parser.add_argument("--block-devices", help="a directory: volumes become sparse files, attached as loop devices")
     args = parser.parse_args()
+    if args.node_script:
+        Backing.node_script = ["bash", args.node_script, args.node_dir, args.node_bridge, args.node_subnet]
+        Backing.node_dir = args.node_dir
+        os.makedirs(args.node_dir, exist_ok=True)
+        args.authorized_keys = args.authorized_keys or os.path.join(args.node_dir, "authorized_keys")
+    if args.block_devices:
+        Backing.block_dir = args.block_devices
+        os.makedirs(args.block_devices, exist_ok=True)
     hosts = None
     if args.hosts:
         with open(args.hosts) as source:
@@ -2115,6 +2253,7 @@ def main():
         pass
     finally:
         import shutil
+        Backing.cleanup()
         for one in SIMS.values():
             shutil.rmtree(one.upload_dir, ignore_errors=True)
 

@@ -42,15 +42,16 @@ public final class OpenStackProvider: Provider {
 
     public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
         let files = try nodeFiles(request.name)
-        // Record-before-create on this side too: the security group (described with the deployment) comes first,
-        // so that `resources` finds the node from it whatever happens next.
-        let group = try await ensureSecurityGroup(request)
-        try await ensureKeypair(request.name, publicKey: files.publicKey)
         var server = try await findServer(name: request.name, id: nil)
         if server == nil {
+            // What the request needs is found first: a request the cloud cannot satisfy makes nothing.
             let flavor = try await chooseFlavor(request)
             let image = try await chooseImage(request)
             let network = try await chooseNetwork()
+            // Record-before-create on this side too: the security group (described with the deployment) comes
+            // before the server, so that `resources` finds the node from it whatever happens next.
+            let group = try await ensureSecurityGroup(request)
+            try await ensureKeypair(request.name, publicKey: files.publicKey)
             var body: [String: JSON] = [
                 "name": .string(request.name),
                 "flavorRef": .string(flavor.id),
