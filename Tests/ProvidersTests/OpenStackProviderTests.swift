@@ -297,18 +297,9 @@ struct OpenStackProviderTests {
         let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
         try #require(FileManager.default.isExecutableFile(atPath: binary), "needs .build/debug/deployctl")
-        try bed.cloudsYAML(cloud: "bimcv").write(toFile: home + "/clouds.yaml", atomically: true, encoding: .utf8)
-        try """
-        providers:
-          bimcv:
-            type: openstack
-            cloud: bimcv
-            clouds_file: \(home)/clouds.yaml
-          wrong:
-            type: openstack
-            cloud: nowhere
-            clouds_file: \(home)/clouds.yaml
-        """.write(toFile: home + "/providers.yaml", atomically: true, encoding: .utf8)
+        try bed.writeConfiguration(
+            home: home, cloud: "bimcv", provider: "bimcv",
+            extra: "  wrong:\n    type: openstack\n    cloud: nowhere\n    clouds_file: \(home)/clouds.yaml\n")
         let environment: [String: String?] = ["DEPLOYCTL_HOME": home, "OS_CLOUD": nil, "OS_AUTH_URL": nil]
         let check = try runProgram(binary, ["providers", "check", "bimcv", "--home", home], environment: environment)
         #expect(check.status == 0, "\(check.output)")

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TestBeds
 import Testing
 
@@ -213,9 +212,6 @@ final class OpenStackCloud: @unchecked Sendable {
     let scratch: String
     let root: String
 
-    /// Beds of one process take their own bridge and subnet.
-    private static let next = Mutex(0)
-
     init(bed: OpenStackTestBed, provider: OpenStackProvider, scratch: String, root: String) {
         self.bed = bed
         self.provider = provider
@@ -224,18 +220,9 @@ final class OpenStackCloud: @unchecked Sendable {
     }
 
     static func make(configure: (inout OpenStackProviderConfig) -> Void = { _ in }) async throws -> OpenStackCloud {
-        let index = next.withLock { value in
-            defer { value = (value + 1) % 50 }
-            return value
-        }
         let root = NSTemporaryDirectory() + "deployctl-oscloud-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root + "/scratch", withIntermediateDirectories: true)
-        let script = root + "/node-script.sh"
-        try LocalNodeScript.text.write(toFile: script, atomically: true, encoding: .utf8)
-        let bed = try await OpenStackTestBed(simulatorArguments: [
-            "--node-script", script, "--node-dir", root + "/nodes", "--node-bridge", "dctlos\(index)",
-            "--node-subnet", "10.233.\(index)", "--block-devices", root + "/blocks",
-        ])
+        let bed = try await OpenStackTestBed.nodeBacked(nodeScript: LocalProvider.nodeScript, root: root)
         var config = OpenStackProviderConfig(name: "cloud", keyDirectory: root + "/keys")
         config.sshUser = "root"
         config.sshVia = "private"

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A real Keystone (Debian `python3-keystone`, scripts/testbed/keystone.sh) in front of a Nova/Neutron/Cinder/Glance
 /// simulator (scripts/testbed/openstack-sim.py), started for one test in a scratch directory and stopped after it.
@@ -112,6 +113,37 @@ public final class OpenStackTestBed: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Writes `home`/clouds.yaml (cloud `cloud`) and `home`/providers.yaml declaring an openstack provider `provider`
+    /// on it with the `settings` given (plus `extra`, more YAML under `providers:`).
+    public func writeConfiguration(
+        home: String, cloud: String, provider: String, settings: KeyValuePairs<String, String> = [:], extra: String = ""
+    ) throws {
+        try cloudsYAML(cloud: cloud).write(toFile: home + "/clouds.yaml", atomically: true, encoding: .utf8)
+        var text = "providers:\n  \(provider):\n    type: openstack\n    cloud: \(cloud)\n"
+        text += "    clouds_file: \(home)/clouds.yaml\n"
+        for (key, value) in settings { text += "    \(key): \(value)\n" }
+        try (text + extra).write(toFile: home + "/providers.yaml", atomically: true, encoding: .utf8)
+    }
+
+    /// Beds with node-backed servers in one process take their own bridge and subnet.
+    private static let nextNodeNetwork = Mutex(0)
+
+    /// A bed whose servers are real nodes made by the local provider's node script (`nodeScript`, its text) and
+    /// whose volumes are loop devices: everything about them lives under `root` (nodes/, blocks/, keys/).
+    public static func nodeBacked(nodeScript: String, root: String) async throws -> OpenStackTestBed {
+        let index = nextNodeNetwork.withLock { value in
+            defer { value = (value + 1) % 50 }
+            return value
+        }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let script = root + "/node-script.sh"
+        try nodeScript.write(toFile: script, atomically: true, encoding: .utf8)
+        return try await OpenStackTestBed(simulatorArguments: [
+            "--node-script", script, "--node-dir", root + "/nodes", "--node-bridge", "dctlos\(index)",
+            "--node-subnet", "10.233.\(index)", "--block-devices", root + "/blocks",
+        ])
+    }
 
     /// Stops the simulator and Keystone (SIGKILL: started from a concurrency thread, they may inherit a mask that
     /// blocks SIGTERM) and removes the bed's directory.

@@ -37,6 +37,10 @@ public struct LocalProvider: Provider {
     public var knownHosts: String { "\(config.directory)/known_hosts" }
 
     /// Why the provider cannot work here, or nil when it can.
+    /// The node script (`bash SCRIPT DIR BRIDGE SUBNET ACTION ARGS…`), for test beds whose simulated cloud servers
+    /// are local nodes.
+    public static var nodeScript: String { LocalNodeScript.text }
+
     public static func unavailableReason() -> String? {
         if geteuid() != 0 {
             return "the local provider makes network namespaces, a bridge and mounts, which needs root: run deployctl "
