@@ -23,6 +23,9 @@ public struct ComputeRequest: Sendable, Equatable {
     public var isPublic: Bool
     /// First-boot configuration (cloud-init user data) for clouds.
     public var userData: String?
+    /// A placement group the node belongs to (an anti-affinity policy's name) and whether it is strict.
+    public var antiAffinityGroup: String?
+    public var strictAntiAffinity: Bool = true
 
     public init(
         deployment: String, instance: String, name: String, cpus: Int = 1, memoryBytes: Int64 = 0, gpus: Int = 0,
@@ -68,13 +71,21 @@ public struct VolumeRequest: Sendable, Equatable {
     public var name: String
     public var sizeBytes: Int64
     public var existingID: String?
+    /// A snapshot to make the volume from (TOSCA `snapshot_id`) and a volume type (`volume_type`), for clouds.
+    public var snapshotID: String?
+    public var volumeType: String?
 
-    public init(deployment: String, instance: String, name: String, sizeBytes: Int64 = 0, existingID: String? = nil) {
+    public init(
+        deployment: String, instance: String, name: String, sizeBytes: Int64 = 0, existingID: String? = nil,
+        snapshotID: String? = nil, volumeType: String? = nil
+    ) {
         self.deployment = deployment
         self.instance = instance
         self.name = name
         self.sizeBytes = sizeBytes
         self.existingID = existingID
+        self.snapshotID = snapshotID
+        self.volumeType = volumeType
     }
 }
 

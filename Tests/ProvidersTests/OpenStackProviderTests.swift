@@ -320,4 +320,64 @@ struct OpenStackProviderTests {
         let local = try runProgram(binary, ["appliance", "upload", file, "--provider", "local", "--home", home])
         #expect(local.status == 2 && local.output.contains("uploading needs an openstack provider"))
     }
+
+    @Test("an anti-affinity policy makes one server group per deployment and policy, gone with its last member")
+    func antiAffinity() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        var names: [String] = []
+        for index in 0..<2 {
+            var request = ComputeRequest(
+                deployment: "os-g", instance: "w[\(index)]", name: "dctl-os-g-w-\(index)-compute")
+            request.antiAffinityGroup = "spread"
+            _ = try await provider.createCompute(request)
+            names.append(request.name)
+        }
+        var soft = ComputeRequest(deployment: "os-g", instance: "p[0]", name: "dctl-os-g-p-0-compute")
+        soft.antiAffinityGroup = "apart"
+        soft.strictAntiAffinity = false
+        _ = try await provider.createCompute(soft)
+        let groups = try bed.state()["server_groups"] ?? []
+        let spread = try #require(groups.first { $0["name"] as? String == "deployctl-os-g-spread" })
+        #expect((spread["members"] as? [String])?.count == 2)
+        #expect("\(spread)".contains("anti-affinity") && !"\(spread)".contains("soft"))
+        let apart = try #require(groups.first { $0["name"] as? String == "deployctl-os-g-apart" })
+        #expect("\(apart)".contains("soft-anti-affinity"))
+
+        try await provider.deleteCompute(name: names[0], providerID: nil)
+        #expect((try bed.state()["server_groups"] ?? []).count == 2)  // one member left in "spread"
+        for name in [names[1], soft.name] { try await provider.deleteCompute(name: name, providerID: nil) }
+        #expect(try Self.leftovers(bed) == [:])
+    }
+
+    @Test("a volume from a snapshot (at least the snapshot's size) and of a volume type; an unknown snapshot is named")
+    func volumeSources() async throws {
+        let bed = try await OpenStackTestBed()
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        let source = try bed.makeVolume(name: "source", sizeGB: 3)
+        let snapshot = try await provider.api.call(
+            .volume, "POST", "/snapshots", body: ["snapshot": ["volume_id": .string(source), "name": "base"]],
+            what: "a snapshot for the test"
+        ).body["snapshot"]["id"].string
+        let id = try #require(snapshot)
+        try await Task.sleep(for: .seconds(1))
+        let made = try await provider.createVolume(
+            VolumeRequest(
+                deployment: "os-s", instance: "data[0]", name: "dctl-os-s-data-0-volume", sizeBytes: 1 << 30,
+                snapshotID: id, volumeType: "lvmdriver-1"))
+        let volume = try #require((try bed.state()["volumes"] ?? []).first { $0["id"] as? String == made.providerID })
+        #expect(volume["size"] as? Int == 3)
+        #expect(volume["snapshot_id"] as? String == id && volume["volume_type"] as? String == "lvmdriver-1")
+        let missing = await #expect(throws: ProviderError.self) {
+            try await provider.createVolume(
+                VolumeRequest(deployment: "os-s", instance: "x[0]", name: "dctl-os-s-x-0-volume", snapshotID: "nope"))
+        }
+        #expect(missing?.code == "unknown-snapshot" && missing?.message.contains("x[0]") == true)
+        try await provider.deleteVolume(name: "dctl-os-s-data-0-volume", providerID: made.providerID)
+        #expect((try bed.state()["volumes"] ?? []).map { $0["id"] as? String } == [source])
+    }
 }

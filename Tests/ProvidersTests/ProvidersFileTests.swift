@@ -36,7 +36,7 @@ struct ProvidersFileTests {
         arguments: [
             (
                 "providers:\n  lab:\n    type: cloudy\n",
-                "providers.yaml: providers.lab.type: unknown provider type 'cloudy'; this deployctl knows: ssh, local"
+                "providers.yaml: providers.lab.type: unknown provider type 'cloudy'; this deployctl knows: ssh, local, openstack"
             ),
             (
                 "providers:\n  here:\n    type: local\n    bridge: my-bridge-name-too-long\n",

@@ -301,7 +301,7 @@ public struct Deployer: Sendable {
                 }
             }
         }
-        let request = ComputeRequest(
+        var request = ComputeRequest(
             deployment: deployment, instance: instance, name: entry.name,
             cpus: host?["num_cpus"].flatMap(Self.int) ?? 1,
             memoryBytes: host?["mem_size"].flatMap(Self.bytes) ?? 0,
@@ -310,6 +310,14 @@ public struct Deployer: Sendable {
             image: Self.text(os?["image"]), osDistribution: Self.text(os?["distribution"]),
             osVersion: Self.text(os?["version"]), flavor: Self.text(host?["instance_type"]),
             ports: Array(Set(ports)).sorted(), isPublic: isPublic)
+        for policy in plan.policies {
+            guard case .string("deployctl.policies.AntiAffinity")? = policy["type"],
+                case .array(let targets)? = policy["targets"], targets.contains(.string(node)),
+                case .string(let group)? = policy["name"]
+            else { continue }
+            request.antiAffinityGroup = group
+            if case .bool(false)? = policy["properties"]?["strict"] { request.strictAntiAffinity = false }
+        }
         try await provision(entry) {
             let compute = try await providerCall { () async throws(ProviderError) in
                 try await provider.createCompute(request)
@@ -328,7 +336,8 @@ public struct Deployer: Sendable {
         if case .string(let volumeID)? = properties?["volume_id"], !volumeID.isEmpty { existing = volumeID }
         let request = VolumeRequest(
             deployment: deployment, instance: instance, name: entry.name,
-            sizeBytes: properties?["size"].flatMap(Self.bytes) ?? 0, existingID: existing)
+            sizeBytes: properties?["size"].flatMap(Self.bytes) ?? 0, existingID: existing,
+            snapshotID: Self.text(properties?["snapshot_id"]), volumeType: Self.text(properties?["volume_type"]))
         try await provision(entry) {
             let volume = try await providerCall { () async throws(ProviderError) in
                 try await provider.createVolume(request)

@@ -65,8 +65,14 @@ public final class OpenStackProvider: Provider {
             if let userData = request.userData {
                 body["user_data"] = .string(Data(userData.utf8).base64EncodedString())
             }
+            var envelope: [String: JSON] = ["server": .object(body)]
+            if let group = request.antiAffinityGroup {
+                let id = try await ensureServerGroup(
+                    Self.serverGroupName(request.deployment, group), strict: request.strictAntiAffinity)
+                envelope["os:scheduler_hints"] = ["group": .string(id)]
+            }
             let created = try await api.call(
-                .compute, "POST", "/servers", body: ["server": .object(body)],
+                .compute, "POST", "/servers", body: .object(envelope),
                 what: "creating server \(request.name) for \(request.instance)")
             guard let id = created.body["server"]["id"].string else {
                 throw fail("openstack-request", "Nova created \(request.name) but gave no id")
@@ -171,6 +177,10 @@ public final class OpenStackProvider: Provider {
     }
 
     public func deleteCompute(name resource: String, providerID: String?) async throws(ProviderError) {
+        // The node's server group, from its security group's description: removed once it has no member left.
+        let group = try await securityGroups(named: resource).first?["description"].string.flatMap { text in
+            text.range(of: " group=").map { String(text[$0.upperBound...]) }
+        }
         if let server = try await findServer(name: resource, id: providerID), let id = server["id"].string {
             // Volumes first (their data outlives the server), then the floating IP, then the server itself.
             for (key, record) in server["metadata"].object where key.hasPrefix(Self.attachKey) {
@@ -194,6 +204,14 @@ public final class OpenStackProvider: Provider {
         _ = try await api.call(
             .compute, "DELETE", "/os-keypairs/\(Self.query(resource))", expect: [202, 204, 404],
             what: "deleting keypair \(resource)")
+        if let group {
+            for found in try await serverGroups(named: group) where found["members"].array.isEmpty {
+                guard let id = found["id"].string else { continue }
+                _ = try await api.call(
+                    .compute, "DELETE", "/os-server-groups/\(id)", expect: [204, 404],
+                    what: "deleting server group \(group)")
+            }
+        }
         try? FileManager.default.removeItem(atPath: nodeDirectory(resource))
     }
 
@@ -348,7 +366,30 @@ public final class OpenStackProvider: Provider {
         return id
     }
 
-    // MARK: Keypairs, security groups, floating IPs
+    // MARK: Keypairs, security groups, server groups, floating IPs
+
+    static func serverGroupName(_ deployment: String, _ group: String) -> String { "deployctl-\(deployment)-\(group)" }
+
+    func serverGroups(named name: String) async throws(ProviderError) -> [JSON] {
+        let response = try await api.call(.compute, "GET", "/os-server-groups", what: "listing server groups")
+        return response.body["server_groups"].array.filter { $0["name"].string == name }
+    }
+
+    /// The deployment's server group for an anti-affinity policy (soft when not strict), made once.
+    func ensureServerGroup(_ name: String, strict: Bool) async throws(ProviderError) -> String {
+        if let id = try await serverGroups(named: name).first?["id"].string { return id }
+        let policy = strict ? "anti-affinity" : "soft-anti-affinity"
+        let group: JSON =
+            try await api.minor(.compute) >= 64
+            ? ["name": .string(name), "policy": .string(policy)]
+            : ["name": .string(name), "policies": [.string(policy)]]
+        let created = try await api.call(
+            .compute, "POST", "/os-server-groups", body: ["server_group": group], what: "creating server group \(name)")
+        guard let id = created.body["server_group"]["id"].string else {
+            throw fail("openstack-request", "Nova created server group \(name) but gave no id")
+        }
+        return id
+    }
 
     func ensureKeypair(_ name: String, publicKey: String) async throws(ProviderError) {
         let existing = try await api.call(
@@ -372,7 +413,10 @@ public final class OpenStackProvider: Provider {
 
     /// The node's security group, named after it: SSH and the ports its endpoints declare, from anywhere.
     func ensureSecurityGroup(_ request: ComputeRequest) async throws(ProviderError) -> String {
-        let description = "deployctl deployment=\(request.deployment) instance=\(request.instance)"
+        var description = "deployctl deployment=\(request.deployment) instance=\(request.instance)"
+        if let group = request.antiAffinityGroup {
+            description += " group=\(Self.serverGroupName(request.deployment, group))"
+        }
         let groups = try await securityGroups(named: request.name)
         let id: String
         var existingPorts: Set<Int> = []

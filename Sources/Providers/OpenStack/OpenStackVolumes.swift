@@ -52,19 +52,33 @@ extension OpenStackProvider {
         }
         var volume = try await findVolume(name: request.name, id: nil)
         if volume == nil {
-            let gigabytes = max(1, Int((request.sizeBytes + 1_073_741_823) / 1_073_741_824))
+            var gigabytes = max(1, Int((request.sizeBytes + 1_073_741_823) / 1_073_741_824))
+            var body: [String: JSON] = [
+                "name": .string(request.name),
+                "description": .string("deployctl \(request.deployment) \(request.instance)"),
+                "metadata": [
+                    "deployctl_deployment": .string(request.deployment),
+                    "deployctl_instance": .string(request.instance), "deployctl_name": .string(request.name),
+                ],
+            ]
+            if let snapshot = request.snapshotID {
+                let found = try await api.call(
+                    .volume, "GET", "/snapshots/\(Self.query(snapshot))", expect: [200, 404],
+                    what: "reading snapshot \(snapshot)")
+                guard found.status == 200 else {
+                    throw fail(
+                        "unknown-snapshot",
+                        "snapshot_id '\(snapshot)' of \(request.instance): Cinder has no such snapshot")
+                }
+                // A volume from a snapshot is at least the snapshot's size.
+                gigabytes = max(gigabytes, found.body["snapshot"]["size"].int ?? 0)
+                body["snapshot_id"] = .string(snapshot)
+            }
+            if let type = request.volumeType { body["volume_type"] = .string(type) }
+            body["size"] = .number(Double(gigabytes))
             let created = try await api.call(
-                .volume, "POST", "/volumes",
-                body: [
-                    "volume": [
-                        "name": .string(request.name), "size": .number(Double(gigabytes)),
-                        "description": .string("deployctl \(request.deployment) \(request.instance)"),
-                        "metadata": [
-                            "deployctl_deployment": .string(request.deployment),
-                            "deployctl_instance": .string(request.instance), "deployctl_name": .string(request.name),
-                        ],
-                    ]
-                ], what: "creating volume \(request.name) for \(request.instance)")
+                .volume, "POST", "/volumes", body: ["volume": .object(body)],
+                what: "creating volume \(request.name) for \(request.instance)")
             volume = created.body["volume"]
         }
         guard let id = volume?["id"].string else {
@@ -324,9 +338,8 @@ extension OpenStackProvider {
                 let name = group["name"].string, !names.contains(name)
             else { continue }
             names.insert(name)
-            found.append(
-                TaggedResource(
-                    kind: "compute", name: name, providerID: "", instance: String(description.dropFirst(prefix.count))))
+            let instance = description.dropFirst(prefix.count).split(separator: " ").first.map(String.init) ?? ""
+            found.append(TaggedResource(kind: "compute", name: name, providerID: "", instance: instance))
         }
         let volumes = try await api.call(.volume, "GET", "/volumes/detail", what: "listing volumes")
         for volume in volumes.body["volumes"].array
