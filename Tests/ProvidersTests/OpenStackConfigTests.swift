@@ -200,4 +200,39 @@ struct OpenStackConfigTests {
         }
         #expect(bad?.description == "p.yaml: providers.x.ssh_via: ssh_via is `public` or `private`")
     }
+
+    @Test("domains given by id are sent by id; a clouds.yaml that does not parse never shows its lines")
+    func domainsAndBrokenFiles() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+        clouds:
+          byid:
+            auth:
+              auth_url: http://k:5000
+              username: tech
+              password: pw
+              project_id: 0abc
+              user_domain_id: 9f1e
+        """.write(toFile: directory + "/clouds.yaml", atomically: true, encoding: .utf8)
+        let credentials = try OpenStackCredentials.resolve(
+            cloud: "byid", cloudsFile: directory + "/clouds.yaml", environment: [:], home: directory,
+            workingDirectory: directory)
+        guard case .password(_, let userDomain, _, _, let projectID, _) = credentials.method else {
+            Issue.record("not password auth")
+            return
+        }
+        #expect(OpenStackSession.domain(userDomain) == ["id": "9f1e"] && projectID == "0abc")
+        #expect(OpenStackSession.domain("Default") == ["name": "Default"])
+
+        try "clouds:\n  bad:\n    auth:\n      password: \"s3cret-unclosed\n".write(
+            toFile: directory + "/broken.yaml", atomically: true, encoding: .utf8)
+        let broken = #expect(throws: ProviderError.self) {
+            try OpenStackCredentials.resolve(
+                cloud: "bad", cloudsFile: directory + "/broken.yaml", environment: [:], home: directory,
+                workingDirectory: directory)
+        }
+        #expect(broken?.message.contains("not readable YAML") == true)
+        #expect(broken?.message.contains("s3cret") == false)
+    }
 }

@@ -161,6 +161,17 @@ struct OpenStackProviderTests {
         _ = try await provider.createCompute(request)
         try await provider.deleteCompute(name: request.name, providerID: nil)
 
+        // Nova made the server and the volume but the answers were lost: the retries find them, nothing twice.
+        try bed.inject(#"{"method":"POST","path":"/servers$","status":502,"count":1,"after":true}"#)
+        try bed.inject(#"{"method":"POST","path":"/volumes$","status":500,"count":1,"after":true}"#)
+        let lost = ComputeRequest(deployment: "os-f", instance: "lost[0]", name: "dctl-os-f-lost-0-compute")
+        _ = try await provider.createCompute(lost)
+        _ = try await provider.createVolume(
+            VolumeRequest(deployment: "os-f", instance: "v[0]", name: "dctl-os-f-v-0-volume", sizeBytes: 1 << 30))
+        #expect(try bed.count("servers") == 1 && bed.count("volumes") == 1)
+        try await provider.deleteCompute(name: lost.name, providerID: nil)
+        try await provider.deleteVolume(name: "dctl-os-f-v-0-volume", providerID: nil)
+
         try bed.inject(
             #"{"server_error":{"name":"doomed","message":"No valid host was found. There are not enough hosts available."}}"#
         )

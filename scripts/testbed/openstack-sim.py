@@ -2057,6 +2057,7 @@ class Handler(BaseHTTPRequestHandler):
                 handler = glance
             with sim.lock:
                 status, body = handler(ctx, list(rest))
+            self.check_fault(method, path, after=True)
             if isinstance(body, tuple) and body[0] == "file":
                 return self.send_file(body[1], ctx.headers)
             self.send(status, body, headers=ctx.headers)
@@ -2088,10 +2089,13 @@ class Handler(BaseHTTPRequestHandler):
             return 300, {"versions": glance_versions(root)}
         return None
 
-    def check_fault(self, method, path):
+    def check_fault(self, method, path, after=False):
+        """Answers with an injected fault instead of the service: before acting on the request, or with
+        {"after": true} after acting on it (the client then does not know that it was done, as when an answer is
+        lost)."""
         with LOG_LOCK:
             for fault in FAULTS:
-                if fault["count"] == 0:
+                if fault["count"] == 0 or bool(fault.get("after", False)) != after:
                     continue
                 if fault.get("method", method).upper() != method or not re.search(fault.get("path", ""), path):
                     continue

@@ -140,7 +140,16 @@ public struct OpenStackCredentials: Sendable, Equatable, CustomStringConvertible
     {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw fail("cannot read \(file)") }
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch { throw fail("\(file) is not readable YAML: \(error)") }
+        // Yams's message quotes the offending line, which may hold a password: only where it is goes out.
+        do { loaded = try Yams.load(yaml: text) } catch {
+            if let error = error as? YamlError, case .scanner(_, _, let mark, _) = error {
+                throw fail("\(file) is not readable YAML (line \(mark.line), column \(mark.column))")
+            }
+            if let error = error as? YamlError, case .parser(_, _, let mark, _) = error {
+                throw fail("\(file) is not readable YAML (line \(mark.line), column \(mark.column))")
+            }
+            throw fail("\(file) is not readable YAML")
+        }
         guard let clouds = (loaded as? [String: Any])?["clouds"] as? [String: Any] else {
             throw fail("\(file) has no `clouds:` mapping")
         }
@@ -169,7 +178,10 @@ public struct OpenStackCredentials: Sendable, Equatable, CustomStringConvertible
         let auth = (entry["auth"] as? [String: Any] ?? [:]).mapValues { "\($0)" }
         guard let url = auth["auth_url"], !url.isEmpty else { throw fail("\(source): auth.auth_url is missing") }
         let type = (entry["auth_type"] as? String ?? "").lowercased()
-        let userDomain = auth["user_domain_name"] ?? auth["user_domain_id"] ?? auth["domain_name"] ?? "Default"
+        // A domain given by id is kept as `id:X` (sent as {"id": X}); by name as it is.
+        let userDomain =
+            auth["user_domain_name"] ?? auth["user_domain_id"].map { "id:" + $0 } ?? auth["domain_name"]
+            ?? auth["domain_id"].map { "id:" + $0 } ?? "Default"
         let method: OpenStackAuthMethod
         if type.contains("applicationcredential") || type.contains("application_credential")
             || auth["application_credential_id"] != nil || auth["application_credential_name"] != nil
@@ -194,8 +206,8 @@ public struct OpenStackCredentials: Sendable, Equatable, CustomStringConvertible
             method = .password(
                 user: user, userDomain: userDomain, password: password, project: auth["project_name"],
                 projectID: auth["project_id"],
-                projectDomain: auth["project_domain_name"] ?? auth["project_domain_id"] ?? auth["domain_name"]
-                    ?? "Default")
+                projectDomain: auth["project_domain_name"] ?? auth["project_domain_id"].map { "id:" + $0 }
+                    ?? auth["domain_name"] ?? auth["domain_id"].map { "id:" + $0 } ?? "Default")
         }
         let interface = (entry["interface"] as? String ?? "public").replacingOccurrences(of: "URL", with: "")
         guard ["public", "internal", "admin"].contains(interface) else {

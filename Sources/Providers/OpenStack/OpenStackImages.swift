@@ -40,8 +40,10 @@ extension OpenStackProvider {
             .image, "GET", "/images?name=\(Self.query(upload.name))", what: "looking for image \(upload.name)"
         ).body["images"].array
         if let same = existing.first(where: {
-            $0["os_hash_value"].string == digest && $0["status"].string == "active"
-        }), let id = same["id"].string {
+            Self.holds($0, digest: digest) == true && $0["status"].string == "active"
+        }),
+            let id = same["id"].string
+        {
             progress("image \(upload.name) is already in Glance with this content (\(id))")
             return UploadedImage(id: id, size: size, reused: true)
         }
@@ -64,17 +66,30 @@ extension OpenStackProvider {
             guard stored["status"].string == "active" else {
                 throw fail("image-error", "image \(upload.name) is \(stored["status"].string ?? "?") after its upload")
             }
-            guard stored["os_hash_value"].string == digest || stored["os_hash_value"].isNull else {
+            guard Self.holds(stored, digest: digest) != false else {
                 throw fail(
                     "image-error",
                     "Glance's SHA-512 of image \(upload.name) differs from \(upload.file)'s: the upload was damaged")
             }
             return UploadedImage(id: id, size: stored["size"].int.map(Int64.init) ?? size, reused: false)
         } catch {
+            // A lost answer to a PUT that went through (its retry then gets a 409): the image may be complete.
+            if let stored = try? await api.call(.image, "GET", "/images/\(id)", what: "reading image \(upload.name)")
+                .body,
+                stored["status"].string == "active", Self.holds(stored, digest: digest) == true
+            {
+                return UploadedImage(id: id, size: stored["size"].int.map(Int64.init) ?? size, reused: false)
+            }
             _ = try? await api.call(
                 .image, "DELETE", "/images/\(id)", expect: [204, 404], what: "removing the failed image \(upload.name)")
             throw error
         }
+    }
+
+    /// Whether Glance's multihash of an image is this SHA-512: nil when Glance uses another algorithm or none.
+    static func holds(_ image: JSON, digest: String) -> Bool? {
+        guard image["os_hash_algo"].string == "sha512", let value = image["os_hash_value"].string else { return nil }
+        return value == digest
     }
 
     func sha512(_ path: String) throws(ProviderError) -> String {

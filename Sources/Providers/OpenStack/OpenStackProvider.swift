@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Nodes as Nova servers, volumes as Cinder volumes attached through Nova, public endpoints through Neutron
 /// floating IPs.
@@ -14,6 +15,7 @@ public final class OpenStackProvider: Provider {
     let api: OpenStackSession
     /// Polling period while waiting for a status.
     let poll: Duration
+    let groupCreation = OnceByName()
 
     static let tag = "deployctl"
 
@@ -48,6 +50,7 @@ public final class OpenStackProvider: Provider {
             let flavor = try await chooseFlavor(request)
             let image = try await chooseImage(request)
             let network = try await chooseNetwork()
+            if request.isPublic { _ = try await floatingNetwork() }
             // Record-before-create on this side too: the security group (described with the deployment) comes
             // before the server, so that `resources` finds the node from it whatever happens next.
             let group = try await ensureSecurityGroup(request)
@@ -71,13 +74,18 @@ public final class OpenStackProvider: Provider {
                     Self.serverGroupName(request.deployment, group), strict: request.strictAntiAffinity)
                 envelope["os:scheduler_hints"] = ["group": .string(id)]
             }
-            let created = try await api.call(
-                .compute, "POST", "/servers", body: .object(envelope),
-                what: "creating server \(request.name) for \(request.instance)")
-            guard let id = created.body["server"]["id"].string else {
-                throw fail("openstack-request", "Nova created \(request.name) but gave no id")
-            }
-            server = try await getServer(id)
+            server = try await postRecovering(
+                what: "server \(request.name)",
+                find: { () async throws(ProviderError) in try await self.findServer(name: request.name, id: nil) },
+                post: { () async throws(ProviderError) in
+                    let created = try await self.api.call(
+                        .compute, "POST", "/servers", body: .object(envelope),
+                        what: "creating server \(request.name) for \(request.instance)")
+                    guard let id = created.body["server"]["id"].string else {
+                        throw self.fail("openstack-request", "Nova created \(request.name) but gave no id")
+                    }
+                    return try await self.getServer(id)
+                })
         }
         guard var current = server else {
             throw fail("openstack-request", "server \(request.name) vanished right after it was created")
@@ -144,7 +152,9 @@ public final class OpenStackProvider: Provider {
     func getServer(_ id: String) async throws(ProviderError) -> JSON? {
         let response = try await api.call(
             .compute, "GET", "/servers/\(id)", expect: [200, 404], what: "reading server \(id)")
-        return response.status == 404 ? nil : response.body["server"]
+        // A soft-deleted server (reclaim_instance_interval) is gone for deployctl.
+        guard response.status != 404, response.body["server"]["status"].string != "SOFT_DELETED" else { return nil }
+        return response.body["server"]
     }
 
     /// The server of that name (Nova's name filter is a regular expression: anchored and escaped here).
@@ -154,9 +164,32 @@ public final class OpenStackProvider: Provider {
         let response = try await api.call(
             .compute, "GET", "/servers/detail?name=\(Self.query(pattern))", what: "looking for server \(name)")
         let matches = response.body["servers"].array.filter {
-            $0["name"].string == name && $0["status"].string != "DELETED"
+            $0["name"].string == name && !["DELETED", "SOFT_DELETED"].contains($0["status"].string ?? "")
         }
         return matches.first
+    }
+
+    /// POSTs something that must not be made twice: after an answer that leaves it unknown whether the first try
+    /// made it (a dropped connection, a 5xx, a 409), looks for it by name before trying again.
+    func postRecovering(
+        what: String, find: () async throws(ProviderError) -> JSON?, post: () async throws(ProviderError) -> JSON?
+    ) async throws(ProviderError) -> JSON? {
+        var attempt = 1
+        while true {
+            do {
+                return try await post()
+            } catch
+                where attempt < api.attempts
+                && (error.code == "transient" || error.code == "openstack-409"
+                    || (Int(error.code.dropFirst("openstack-".count)) ?? 0) >= 500)
+            {
+                if let made = try await find() { return made }
+                do { try await Task.sleep(for: .milliseconds(Int(api.baseDelay * 1000) << (attempt - 1))) } catch {
+                    throw fail("cancelled", "cancelled while making \(what)")
+                }
+                attempt += 1
+            }
+        }
     }
 
     static func query(_ value: String) -> String {
@@ -181,25 +214,14 @@ public final class OpenStackProvider: Provider {
         let group = try await securityGroups(named: resource).first?["description"].string.flatMap { text in
             text.range(of: " group=").map { String(text[$0.upperBound...]) }
         }
-        if let server = try await findServer(name: resource, id: providerID), let id = server["id"].string {
-            // Volumes first (their data outlives the server), then the floating IP, then the server itself.
-            for (key, record) in server["metadata"].object where key.hasPrefix(Self.attachKey) {
-                let volumeID = String(key.dropFirst(Self.attachKey.count))
-                try await detach(serverID: id, volumeID: volumeID, record: AttachRecord(record.string ?? ""))
-            }
-            try await releaseFloatingIPs(name: resource, serverID: id)
-            _ = try await api.call(
-                .compute, "DELETE", "/servers/\(id)", expect: [204, 404], what: "deleting server \(resource)")
-            let deadline = ContinuousClock.now + config.bootTimeout
-            while try await getServer(id) != nil {
-                guard ContinuousClock.now < deadline else {
-                    throw fail("delete-timeout", "server \(resource) is still there \(config.bootTimeout) after delete")
-                }
-                try await sleep()
-            }
-        } else {
-            try await releaseFloatingIPs(name: resource, serverID: nil)
+        var servers: [JSON] = []
+        while let server = try await findServer(name: resource, id: servers.isEmpty ? providerID : nil),
+            let id = server["id"].string, !servers.contains(where: { $0["id"].string == id })
+        {
+            servers.append(server)
+            try await deleteServer(server, name: resource)
         }
+        if servers.isEmpty { try await releaseFloatingIPs(name: resource, serverID: nil) }
         try await deleteSecurityGroup(resource)
         _ = try await api.call(
             .compute, "DELETE", "/os-keypairs/\(Self.query(resource))", expect: [202, 204, 404],
@@ -213,6 +235,26 @@ public final class OpenStackProvider: Provider {
             }
         }
         try? FileManager.default.removeItem(atPath: nodeDirectory(resource))
+    }
+
+    /// Volumes first (their data outlives the server), then the floating IP, then the server itself, waiting
+    /// until Nova no longer has it.
+    private func deleteServer(_ server: JSON, name resource: String) async throws(ProviderError) {
+        guard let id = server["id"].string else { return }
+        for (key, record) in server["metadata"].object where key.hasPrefix(Self.attachKey) {
+            let volumeID = String(key.dropFirst(Self.attachKey.count))
+            try await detach(serverID: id, volumeID: volumeID, record: AttachRecord(record.string ?? ""))
+        }
+        try await releaseFloatingIPs(name: resource, serverID: id)
+        _ = try await api.call(
+            .compute, "DELETE", "/servers/\(id)", expect: [204, 404], what: "deleting server \(resource)")
+        let deadline = ContinuousClock.now + config.bootTimeout
+        while try await getServer(id) != nil {
+            guard ContinuousClock.now < deadline else {
+                throw fail("delete-timeout", "server \(resource) is still there \(config.bootTimeout) after delete")
+            }
+            try await sleep()
+        }
     }
 
     public func access(computeID: String, name resource: String) throws(ProviderError) -> HostAccess {
@@ -377,6 +419,13 @@ public final class OpenStackProvider: Provider {
 
     /// The deployment's server group for an anti-affinity policy (soft when not strict), made once.
     func ensureServerGroup(_ name: String, strict: Bool) async throws(ProviderError) -> String {
+        // Nodes of one group are made in parallel: one of them makes the group, the others wait for it.
+        try await groupCreation.once(name) { () async throws(ProviderError) in
+            try await self.makeServerGroup(name, strict: strict)
+        }
+    }
+
+    private func makeServerGroup(_ name: String, strict: Bool) async throws(ProviderError) -> String {
         if let id = try await serverGroups(named: name).first?["id"].string { return id }
         let policy = strict ? "anti-affinity" : "soft-anti-affinity"
         let group: JSON =
@@ -649,5 +698,27 @@ extension OpenStackProvider {
             results.append(CheckResult(part: error.code, ok: false, detail: error.message))
         }
         return results
+    }
+}
+
+/// Work done once per name however many tasks ask at the same time: the first runs it, the others await its
+/// result; a failure is not remembered.
+final class OnceByName: Sendable {
+    private let running = Mutex<[String: Task<Result<String, ProviderError>, Never>]>([:])
+
+    func once(_ name: String, _ work: @escaping @Sendable () async throws(ProviderError) -> String)
+        async throws(ProviderError) -> String
+    {
+        let task = running.withLock { tasks in
+            if let existing = tasks[name] { return existing }
+            let task = Task { () async -> Result<String, ProviderError> in
+                do throws(ProviderError) { return .success(try await work()) } catch { return .failure(error) }
+            }
+            tasks[name] = task
+            return task
+        }
+        let result = await task.value
+        if case .failure = result { running.withLock { $0[name] = nil } }
+        return try result.get()
     }
 }

@@ -109,14 +109,14 @@ final class OpenStackSession: Sendable {
                 "methods": ["password"],
                 "password": [
                     "user": [
-                        "name": .string(user), "domain": ["name": .string(userDomain)], "password": .string(password),
+                        "name": .string(user), "domain": Self.domain(userDomain), "password": .string(password),
                     ]
                 ],
             ]
             if let projectID {
                 scope = ["project": ["id": .string(projectID)]]
             } else if let project {
-                scope = ["project": ["name": .string(project), "domain": ["name": .string(projectDomain)]]]
+                scope = ["project": ["name": .string(project), "domain": Self.domain(projectDomain)]]
             }
         case .applicationCredential(let id, let name, let user, let userDomain, let secret):
             var credential: [String: JSON] = ["secret": .string(secret)]
@@ -124,7 +124,7 @@ final class OpenStackSession: Sendable {
                 credential["id"] = .string(id)
             } else {
                 credential["name"] = name.map(JSON.string) ?? nil
-                credential["user"] = ["name": .string(user ?? ""), "domain": ["name": .string(userDomain)]]
+                credential["user"] = ["name": .string(user ?? ""), "domain": Self.domain(userDomain)]
             }
             identity = ["methods": ["application_credential"], "application_credential": .object(credential)]
         }
@@ -167,6 +167,11 @@ final class OpenStackSession: Sendable {
         return KeystoneToken(
             value: value, expires: expires, issued: Self.date(body["issued_at"].string) ?? Date(),
             projectID: projectID, catalog: catalog)
+    }
+
+    /// A domain reference: `id:X` (from `*_domain_id`) by id, anything else by name.
+    static func domain(_ reference: String) -> JSON {
+        reference.hasPrefix("id:") ? ["id": .string(String(reference.dropFirst(3)))] : ["name": .string(reference)]
     }
 
     static func date(_ text: String?) -> Date? {
@@ -213,7 +218,9 @@ final class OpenStackSession: Sendable {
     // MARK: Calls
 
     /// Calls a service. `expect` are the statuses that are answers (404 among them where absence is an answer);
-    /// anything else becomes an error naming `what`.
+    /// anything else becomes an error naming `what`. A POST is not idempotent: it is tried again only after a 429
+    /// (refused before it was acted on); after a dropped connection, a 5xx or a 409 the caller must look for what
+    /// the first try may have made before trying again (`createCompute` and `createVolume` do).
     func call(
         _ service: OpenStackService, _ method: String, _ path: String, body: JSON? = nil,
         expect: Set<Int> = [200, 201, 202, 204], what: String, headers: [String: String] = [:]
@@ -240,7 +247,7 @@ final class OpenStackSession: Sendable {
             let response: OpenStackResponse
             do {
                 response = try await send(request, what: "\(service.displayName) at \(base)")
-            } catch  where attempt < attempts && error.code == "transient" {
+            } catch  where attempt < attempts && error.code == "transient" && method != "POST" {
                 try await pause(attempt: attempt, retryAfter: nil)
                 attempt += 1
                 continue
@@ -257,7 +264,8 @@ final class OpenStackSession: Sendable {
             if let quota = Self.quotaMessage(service, response) {
                 throw fail("quota", "\(what): \(quota)")
             }
-            let retryable = response.status == 429 || response.status >= 500 || response.status == 409
+            let retryable =
+                response.status == 429 || (method != "POST" && (response.status >= 500 || response.status == 409))
             if retryable && attempt < attempts {
                 try await pause(attempt: attempt, retryAfter: response.header("Retry-After").flatMap(Double.init))
                 attempt += 1
@@ -356,19 +364,27 @@ final class OpenStackSession: Sendable {
         default: return nil
         }
         if let known = await microversions.get(service) { return known.map { "\(wanted.0) \($0)" } }
+        guard var base = try? endpoint(service, token: token) else { return nil }
+        // Cinder's endpoint ends in /v3/PROJECT; its version document is at /v3 (a `version`) or at the root (a
+        // `versions` list). Nova's is at the endpoint (/v2.1).
+        if service == .volume, let range = base.range(of: "/v3", options: .backwards) {
+            base = String(base[..<range.upperBound])
+        }
+        guard let url = URL(string: base) else { return nil }
+        var request = URLRequest(url: url)
+        request.setValue(token.value, forHTTPHeaderField: "X-Auth-Token")
+        // A failed lookup is not remembered: the next call asks again.
+        guard let response = try? await send(request, what: service.displayName), response.status < 400 else {
+            return nil
+        }
+        let documents = [response.body["version"]] + response.body["versions"].array
         var chosen: String?
-        if let base = try? endpoint(service, token: token), let url = URL(string: base) {
-            var request = URLRequest(url: url)
-            request.setValue(token.value, forHTTPHeaderField: "X-Auth-Token")
-            if let response = try? await send(request, what: service.displayName) {
-                let version = response.body["version"]
-                if let max = version["version"].string, !max.isEmpty {
-                    let parts = max.split(separator: ".").compactMap { Int($0) }
-                    if parts.count == 2 {
-                        let minor = parts[0] == wanted.1 ? Swift.min(parts[1], wanted.2) : wanted.2
-                        chosen = "\(wanted.1).\(minor)"
-                    }
-                }
+        for document in documents {
+            guard let max = document["version"].string, !max.isEmpty else { continue }
+            let parts = max.split(separator: ".").compactMap { Int($0) }
+            if parts.count == 2, parts[0] == wanted.1 {
+                chosen = "\(wanted.1).\(Swift.min(parts[1], wanted.2))"
+                break
             }
         }
         await microversions.set(service, chosen)

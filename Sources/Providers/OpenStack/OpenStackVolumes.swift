@@ -76,16 +76,22 @@ extension OpenStackProvider {
             }
             if let type = request.volumeType { body["volume_type"] = .string(type) }
             body["size"] = .number(Double(gigabytes))
-            let created = try await api.call(
-                .volume, "POST", "/volumes", body: ["volume": .object(body)],
-                what: "creating volume \(request.name) for \(request.instance)")
-            volume = created.body["volume"]
+            let payload = JSON.object(["volume": .object(body)])
+            volume = try await postRecovering(
+                what: "volume \(request.name)",
+                find: { () async throws(ProviderError) in try await self.findVolume(name: request.name, id: nil) },
+                post: { () async throws(ProviderError) in
+                    try await self.api.call(
+                        .volume, "POST", "/volumes", body: payload,
+                        what: "creating volume \(request.name) for \(request.instance)"
+                    ).body["volume"]
+                })
         }
         guard let id = volume?["id"].string else {
             throw fail("openstack-request", "Cinder created volume \(request.name) but gave no id")
         }
         let ready = try await waitVolume(id, until: ["available", "in-use"], what: "volume \(request.name)")
-        if ready["status"].string == "error" {
+        if ready["status"].string?.hasPrefix("error") == true {
             try? await deleteVolume(name: request.name, providerID: id)
             throw fail("volume-error", "Cinder could not create volume \(request.name) for \(request.instance)")
         }
@@ -131,9 +137,16 @@ extension OpenStackProvider {
     }
 
     public func deleteVolume(name resource: String, providerID: String?) async throws(ProviderError) {
-        guard let volume = try await findVolume(name: resource, id: providerID), let id = volume["id"].string else {
-            return
+        var deleted: Set<String> = []
+        while let volume = try await findVolume(name: resource, id: deleted.isEmpty ? providerID : nil),
+            let id = volume["id"].string, deleted.insert(id).inserted
+        {
+            try await deleteOneVolume(volume, id: id, name: resource)
         }
+    }
+
+    /// Detaches it wherever it is attached, deletes it and waits until Cinder no longer has it.
+    private func deleteOneVolume(_ volume: JSON, id: String, name resource: String) async throws(ProviderError) {
         for attachment in volume["attachments"].array {
             guard let server = attachment["server_id"].string else { continue }
             try await detach(serverID: server, volumeID: id, record: nil)
@@ -167,7 +180,9 @@ extension OpenStackProvider {
         ).body["volumeAttachments"].array
         var device = attached.first { $0["volumeId"].string == request.volumeID }?["device"].string
         if device == nil {
-            if request.readOnly {
+            // Cinder changes the flag only on an available volume; one in use elsewhere keeps its flag (the mount
+            // below is read-only either way).
+            if request.readOnly, try await getVolume(request.volumeID)?["status"].string == "available" {
                 _ = try await api.call(
                     .volume, "POST", "/volumes/\(request.volumeID)/action",
                     body: ["os-update_readonly_flag": ["readonly": true]], expect: [200, 202],
@@ -282,8 +297,14 @@ extension OpenStackProvider {
         {
             let script =
                 "if mountpoint -q -- \(Self.shellQuote(location)); then umount -- \(Self.shellQuote(location)); fi"
-            try await offload { () throws(ProviderError) in
-                try self.runOnNode(access, script, what: "unmounting \(location) on \(name)")
+            do {
+                try await offload { () throws(ProviderError) in
+                    try self.runOnNode(access, script, what: "unmounting \(location) on \(name)")
+                }
+            } catch  where error.code == "ssh-connect" {
+                // A node that cannot be reached cannot be unmounted; Nova still detaches the disk, so that a broken
+                // node never keeps its volumes (or `down`) hostage. An unmount that fails on a reachable node (the
+                // mount is busy) stops the detach instead.
             }
         }
         _ = try await api.call(
@@ -306,7 +327,7 @@ extension OpenStackProvider {
     // MARK: Finding everything of a deployment
 
     func taggedServers() async throws(ProviderError) -> [JSON] {
-        let filter = try await api.minor(.compute) >= 26 ? "?tags=\(Self.tag)" : ""
+        let filter = try await api.minor(.compute) >= 52 ? "?tags=\(Self.tag)" : ""
         let response = try await api.call(.compute, "GET", "/servers/detail\(filter)", what: "listing servers")
         return response.body["servers"].array.filter { $0["metadata"]["deployctl_name"].string != nil }
     }
