@@ -221,7 +221,7 @@ public final class OpenStackProvider: Provider {
             servers.append(server)
             try await deleteServer(server, name: resource)
         }
-        if servers.isEmpty { try await releaseFloatingIPs(name: resource, serverID: nil) }
+        if servers.isEmpty { try await releaseFloatingIPs(name: resource) }
         try await deleteSecurityGroup(resource)
         _ = try await api.call(
             .compute, "DELETE", "/os-keypairs/\(Self.query(resource))", expect: [202, 204, 404],
@@ -245,7 +245,7 @@ public final class OpenStackProvider: Provider {
             let volumeID = String(key.dropFirst(Self.attachKey.count))
             try await detach(serverID: id, volumeID: volumeID, record: AttachRecord(record.string ?? ""))
         }
-        try await releaseFloatingIPs(name: resource, serverID: id)
+        try await releaseFloatingIPs(name: resource)
         _ = try await api.call(
             .compute, "DELETE", "/servers/\(id)", expect: [204, 404], what: "deleting server \(resource)")
         let deadline = ContinuousClock.now + config.bootTimeout
@@ -570,20 +570,9 @@ public final class OpenStackProvider: Provider {
         return id
     }
 
-    /// Disassociates, then releases, every floating IP described with the node's name (and any on its ports).
-    func releaseFloatingIPs(name: String, serverID: String?) async throws(ProviderError) {
-        var ours = try await floatingIPs(name: name)
-        if let serverID {
-            let ports = try await api.call(
-                .network, "GET", "/ports?device_id=\(serverID)", what: "finding the ports of \(name)"
-            ).body["ports"].array.compactMap { $0["id"].string }
-            let all = try await api.call(.network, "GET", "/floatingips", what: "listing floating IPs").body[
-                "floatingips"
-            ].array
-            ours += all.filter { ip in
-                ports.contains(ip["port_id"].string ?? "") && ip["description"].string == name
-            }
-        }
+    /// Disassociates, then releases, every floating IP described with the node's name.
+    func releaseFloatingIPs(name: String) async throws(ProviderError) {
+        let ours = try await floatingIPs(name: name)
         var seen: Set<String> = []
         for ip in ours {
             guard let id = ip["id"].string, seen.insert(id).inserted else { continue }
