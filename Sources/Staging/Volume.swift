@@ -34,11 +34,20 @@ public struct Volume: Sendable {
             guard info.name == name else {
                 throw StagingError(.volume, "\(path) already holds volume '\(info.name)'")
             }
+            // A run killed between the two files of a new volume: its manifest is the empty one.
+            if info.state == .open, !FileManager.default.fileExists(atPath: volume.manifestPath) {
+                try volume.write(Manifest())
+            }
             return volume
         }
-        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty {
+        // A run killed while it wrote volume.json the first time leaves only its temporary file: not a volume yet.
+        let leftovers = [volume.infoPath + ".tmp", volume.manifestPath + ".tmp"]
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path),
+            !entries.allSatisfy({ leftovers.contains(path + "/" + $0) })
+        {
             throw StagingError(.volume, "\(path) is not empty; a volume needs a directory of its own")
         }
+        for leftover in leftovers { try? FileManager.default.removeItem(atPath: leftover) }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch { throw StagingError(.volume, "\(path): cannot create the directory (\(error.localizedDescription))") }
