@@ -16,9 +16,7 @@ struct BaseImage {
 
     /// `oci:DIR[:TAG]`, DIR relative to `directory`; the layer blobs are copied into `blobs` (checked against their
     /// digests on the way).
-    static func load(_ base: String, directory: String, os: String, architecture: String, blobs: URL) throws
-        -> BaseImage
-    {
+    static func load(_ base: String, directory: String, platform: Platform, blobs: URL) throws -> BaseImage {
         var rest = String(base.dropFirst(4))
         var tag: String?
         if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
@@ -36,12 +34,13 @@ struct BaseImage {
         guard let entries = OCILayout.entries(root) else {
             throw ApplianceBuilder.BuildError(description: "\(base): index.json is unreadable")
         }
-        guard let entry = OCILayout.entry(entries, tag: tag, orOnly: false),
+        guard let entry = OCILayout.entry(entries, tag: tag, orOnly: false, platform: platform),
             let manifestDigest = entry["digest"] as? String
         else {
             throw ApplianceBuilder.BuildError(
                 description:
-                    "\(base): no image \(tag.map { "tagged \($0)" } ?? "(the layout holds several; name a tag)")")
+                    "\(base): no image \(tag.map { "tagged \($0) for \(platform)" } ?? "(the layout holds several; name a tag)")"
+            )
         }
         let manifest = try json(blob(manifestDigest))
         guard let configEntry = manifest["config"] as? [String: Any],
@@ -49,10 +48,10 @@ struct BaseImage {
             let layerEntries = manifest["layers"] as? [[String: Any]]
         else { throw ApplianceBuilder.BuildError(description: "\(base): the manifest has no config or layers") }
         let config = try json(blob(configDigest))
-        guard config["os"] as? String == os, config["architecture"] as? String == architecture else {
+        guard let found = Platform(json: config), found.matches(platform) else {
             throw ApplianceBuilder.BuildError(
-                description: "\(base): the base is \(config["os"] ?? "?")/\(config["architecture"] ?? "?"), "
-                    + "the spec's platform \(os)/\(architecture)")
+                description: "\(base): the base is \(Platform(json: config)?.description ?? "?/?"), "
+                    + "the spec's platform \(platform)")
         }
         var layers: [Descriptor] = []
         for layer in layerEntries {

@@ -17,6 +17,25 @@ public struct BuildResult: Equatable, Sendable {
     /// The uncompressed layers' digests (the config's rootfs.diff_ids).
     public var diffIDs: [String]
     public var tag: String
+    public var platform: Platform
+}
+
+/// Where a build is: the layer being written (1-based, of `layers`), the bytes of its sources read so far of
+/// `total`, the compressed bytes written, and the seconds since the layer began. Reported every few MiB and once
+/// with `finished` at the end of each layer.
+public struct BuildProgress: Sendable {
+    public var layer: Int
+    public var layers: Int
+    /// What the layer is built from, as the image's history says it.
+    public var source: String
+    public var bytesRead: Int64
+    public var total: Int64
+    public var written: Int64
+    public var seconds: Double
+    public var finished: Bool
+    /// The layer's digest once finished.
+    public var digest: String?
+    public var rate: Double { seconds > 0 ? Double(bytesRead) / seconds : 0 }
 }
 
 /// Builds an appliance spec into an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`): one gzip
@@ -36,14 +55,24 @@ public enum ApplianceBuilder {
         public init(description: String) { self.description = description }
     }
 
-    public static func build(_ spec: ApplianceSpec, output: String, tag: String = "latest") throws -> BuildResult {
+    /// Builds `spec` into the layout at `output` under `tag`. The layout keeps its other images: the same tag for
+    /// another platform stays beside this one (a multi-platform image), the same tag and platform is replaced.
+    public static func build(
+        _ spec: ApplianceSpec, output: String, tag: String = "latest", progress: ((BuildProgress) -> Void)? = nil
+    ) throws -> BuildResult {
+        // Package layers install the binaries of this machine's platform; they would make a wrong image for another.
+        if let index = spec.layers.firstIndex(where: \.isPackages), !spec.platform.matches(.host) {
+            throw BuildError(
+                description:
+                    "layers[\(index)]: pip and debian layers install this machine's (\(Platform.host)) binaries; "
+                    + "they cannot make an image for \(spec.platform). Build it on a \(spec.platform) machine")
+        }
         let blobs = URL(fileURLWithPath: output).appendingPathComponent("blobs/sha256")
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
         let base =
             spec.base == "scratch"
             ? nil
-            : try BaseImage.load(
-                spec.base, directory: spec.directory, os: spec.os, architecture: spec.architecture, blobs: blobs)
+            : try BaseImage.load(spec.base, directory: spec.directory, platform: spec.platform, blobs: blobs)
         var layers: [Descriptor] = base?.layers ?? []
         var diffIDs: [String] = base?.diffIDs ?? []
         let work = URL(fileURLWithPath: output).appendingPathComponent(".work").path
@@ -68,8 +97,19 @@ public enum ApplianceBuilder {
                 break
             }
             let entries = try self.entries(for: taken, in: spec.directory)
+            let total = entries.reduce(Int64(0)) {
+                if case .file(_, let size) = $1.kind { $0 + Int64(size) } else { $0 }
+            }
+            let started = Date()
             let (descriptor, diffID) = try writeLayer(
-                entries, mtime: spec.created, blobs: blobs, compression: spec.compression)
+                entries, mtime: spec.created, blobs: blobs, compression: spec.compression
+            ) { read, written, digest in
+                progress?(
+                    BuildProgress(
+                        layer: index + 1, layers: spec.layers.count, source: layer.history, bytesRead: read,
+                        total: total, written: written, seconds: Date().timeIntervalSince(started),
+                        finished: digest != nil, digest: digest))
+            }
             layers.append(descriptor)
             diffIDs.append(diffID)
             try? FileManager.default.removeItem(atPath: scratch)
@@ -100,28 +140,13 @@ public enum ApplianceBuilder {
             for port in spec.exposedPorts { ports[port.contains("/") ? port : "\(port)/tcp"] = [String: Any]() }
             runtime["ExposedPorts"] = ports
         }
-        let config: [String: Any] = [
+        var config: [String: Any] = [
             "created": created, "architecture": spec.architecture, "os": spec.os, "config": runtime,
             "rootfs": ["type": "layers", "diff_ids": diffIDs],
             "history": (base?.history ?? [])
-                + spec.layers.map { layer -> [String: Any] in
-                    switch layer.source {
-                    case .directory(let path):
-                        ["created": created, "created_by": "deployctl: directory \(path) → \(layer.to)"]
-                    case .file(let path, _):
-                        ["created": created, "created_by": "deployctl: file \(path) → \(layer.to)"]
-                    case .pip(let requirements):
-                        ["created": created, "created_by": "deployctl: pip -r \(requirements) → \(layer.to)"]
-                    case .debian(let packages):
-                        [
-                            "created": created,
-                            "created_by": "deployctl: debian \(packages.joined(separator: " ")) → \(layer.to)",
-                        ]
-                    case .remove(let paths):
-                        ["created": created, "created_by": "deployctl: remove \(paths.joined(separator: " "))"]
-                    }
-                },
+                + spec.layers.map { ["created": created, "created_by": "deployctl: \($0.history)"] },
         ]
+        if !spec.variant.isEmpty { config["variant"] = spec.variant }
         let configDescriptor = try writeBlob(canonical(config), mediaType: configMediaType, blobs: blobs)
         let manifest: [String: Any] = [
             "schemaVersion": 2, "mediaType": manifestMediaType, "config": configDescriptor.json,
@@ -129,16 +154,22 @@ public enum ApplianceBuilder {
             "annotations": ["org.opencontainers.image.title": spec.name, "org.opencontainers.image.created": created],
         ]
         let manifestDescriptor = try writeBlob(canonical(manifest), mediaType: manifestMediaType, blobs: blobs)
-        var entry = manifestDescriptor.json
-        entry["platform"] = ["os": spec.os, "architecture": spec.architecture]
-        entry["annotations"] = [OCILayout.refName: tag]
-        let index: [String: Any] = ["schemaVersion": 2, "mediaType": indexMediaType, "manifests": [entry]]
-        let root = URL(fileURLWithPath: output)
-        try canonical(["imageLayoutVersion": "1.0.0"]).write(
-            to: root.appendingPathComponent("oci-layout"), options: .atomic)
-        try canonical(index).write(to: root.appendingPathComponent("index.json"), options: .atomic)
+        try OCILayout.record(manifestDescriptor, platform: spec.platform, tag: tag, in: URL(fileURLWithPath: output))
         return BuildResult(
-            manifest: manifestDescriptor, config: configDescriptor, layers: layers, diffIDs: diffIDs, tag: tag)
+            manifest: manifestDescriptor, config: configDescriptor, layers: layers, diffIDs: diffIDs, tag: tag,
+            platform: spec.platform)
+    }
+
+    /// An OCI image index naming `images` (each manifest's descriptor and platform), sorted by platform, in
+    /// canonical JSON: the same images give the same bytes whatever order they come in.
+    static func imageIndex(_ images: [(Descriptor, Platform?)]) throws -> (data: Data, descriptor: Descriptor) {
+        let manifests = images.sorted { ($0.1?.description ?? "") < ($1.1?.description ?? "") }.map { image in
+            var entry = image.0.json
+            if let platform = image.1 { entry["platform"] = platform.json }
+            return entry
+        }
+        let data = try canonical(["schemaVersion": 2, "mediaType": indexMediaType, "manifests": manifests])
+        return (data, Descriptor(mediaType: indexMediaType, digest: SHA256Stream.digest(data), size: Int64(data.count)))
     }
 
     /// JSON with sorted keys and unescaped slashes: the same object always gives the same bytes.
@@ -153,8 +184,11 @@ public enum ApplianceBuilder {
     }
 
     /// Streams the entries through tar → (diff ID) → gzip → (digest) → a temporary file renamed to its digest.
+    /// `progress` hears the bytes of file contents read and the compressed bytes written every 4 MiB read, and
+    /// once more with the digest at the end.
     static func writeLayer(
-        _ entries: [TarEntry], mtime: UInt64, blobs: URL, compression: ApplianceSpec.Compression = .gzip
+        _ entries: [TarEntry], mtime: UInt64, blobs: URL, compression: ApplianceSpec.Compression = .gzip,
+        progress: ((_ read: Int64, _ written: Int64, _ digest: String?) -> Void)? = nil
     ) throws -> (Descriptor, String) {
         let temporary = blobs.appendingPathComponent(".layer-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
@@ -175,10 +209,21 @@ public enum ApplianceBuilder {
         }
         let compressor: any LayerCompressor =
             compression == .zstd ? try ZstdStream(sink: sink) : ParallelGzip(sink: sink)
-        let tar = TarWriter(mtime: mtime) { bytes in
-            diffID.update(bytes)
-            try compressor.write(bytes)
-        }
+        var read: Int64 = 0
+        var reported: Int64 = 0
+        let tar = TarWriter(
+            mtime: mtime,
+            sink: { bytes in
+                diffID.update(bytes)
+                try compressor.write(bytes)
+            },
+            read: { count in
+                read += Int64(count)
+                if read - reported >= 4 << 20, let progress {
+                    reported = read
+                    progress(read, size, nil)
+                }
+            })
         for entry in entries { try tar.write(entry) }
         try tar.finish()
         try compressor.finish()
@@ -188,6 +233,7 @@ public enum ApplianceBuilder {
         if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
         try FileManager.default.moveItem(at: temporary, to: target)
         finished = true
+        progress?(read, size, digest)
         let mediaType = compression == .zstd ? zstdLayerMediaType : layerMediaType
         return (Descriptor(mediaType: mediaType, digest: digest, size: size), diffID.finish())
     }

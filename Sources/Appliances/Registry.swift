@@ -41,15 +41,33 @@ public final class RegistryClient: @unchecked Sendable {
         public init(_ description: String) { self.description = description }
     }
 
-    /// After each blob of a push: how many are done, the bytes uploaded so far and the time taken.
-    public struct PushProgress: Sendable {
+    /// Where a push or pull is: blob `blob` of `blobs` (its digest and size), the bytes of it moved so far, and
+    /// the bytes moved by the whole transfer (`bytesSent`) in `seconds`. Reported when a blob starts, after each
+    /// chunk of a chunked upload, and when it ends (`state` says how).
+    public struct TransferProgress: Sendable {
+        public enum State: String, Sendable {
+            case started, sending
+            case uploaded, skipped, mounted, downloaded
+            /// A pull found the blob in the layout already.
+            case present
+        }
+
         public var blob: Int
         public var blobs: Int
         public var digest: String
+        public var blobSize: Int64
+        public var blobBytes: Int64
+        public var blobSeconds: Double
+        public var state: State
         public var bytesSent: Int64
         public var seconds: Double
+        public var finished: Bool { ![.started, .sending].contains(state) }
         public var rate: Double { seconds > 0 ? Double(bytesSent) / seconds : 0 }
+        /// This blob's rate.
+        public var blobRate: Double { blobSeconds > 0 ? Double(blobBytes) / blobSeconds : 0 }
     }
+
+    public typealias PushProgress = TransferProgress
 
     /// What a push did, blob by blob.
     public struct PushReport: Equatable, Sendable {
@@ -57,7 +75,15 @@ public final class RegistryClient: @unchecked Sendable {
         public var skipped: [String] = []
         /// Blobs the registry linked from another of its repositories (cross-repository mount), not uploaded.
         public var mounted: [String] = []
+        /// What the tag names now: the image's manifest, or the index of a multi-platform image.
         public var manifest = ""
+        /// The images pushed: one, or one per platform under an index.
+        public var images: [Image] = []
+
+        public struct Image: Equatable, Sendable {
+            public var platform: Platform?
+            public var digest: String
+        }
     }
 
     let scheme: String
@@ -90,60 +116,112 @@ public final class RegistryClient: @unchecked Sendable {
     // MARK: push
 
     /// Pushes the image `tag` of the OCI layout at `layout` to `reference`. A blob missing there is first asked
-    /// for by mount from each repository of `mountFrom` on the same registry (one request, no bytes sent).
+    /// for by mount from each repository of `mountFrom` on the same registry (one request, no bytes sent). When the
+    /// layout holds the tag for several platforms, every image is pushed by its digest, then an OCI image index
+    /// naming them (sorted by platform, canonical JSON: the same images give the same index) under the tag.
     public func push(
         layout: String, tag: String, to reference: Reference, mountFrom: [String] = [],
-        progress: (@Sendable (PushProgress) -> Void)? = nil
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
     ) async throws -> PushReport {
         let root = URL(fileURLWithPath: layout)
         guard let entries = OCILayout.entries(root) else {
             throw RegistryError("\(layout): not an OCI image layout (no index.json)")
         }
-        guard let entry = OCILayout.entry(entries, tag: tag), let manifestDigest = entry["digest"] as? String
-        else { throw RegistryError("\(layout): no image tagged \(tag)") }
-        let manifestFile = blob(root, manifestDigest)
-        guard let manifestData = FileManager.default.contents(atPath: manifestFile.path),
-            let manifest = try? JSONSerialization.jsonObject(with: manifestData) as? [String: Any],
-            let config = manifest["config"] as? [String: Any], let layers = manifest["layers"] as? [[String: Any]]
-        else { throw RegistryError("\(layout): manifest \(manifestDigest) is missing or unreadable") }
+        let tagged = OCILayout.tagged(entries, tag: tag)
+        guard !tagged.isEmpty else { throw RegistryError("\(layout): no image tagged \(tag)") }
+        var images: [(platform: Platform?, descriptor: Descriptor, data: Data, blobs: [(String, Int64)])] = []
+        for entry in tagged {
+            guard let digest = entry["digest"] as? String,
+                let data = FileManager.default.contents(atPath: blob(root, digest).path),
+                let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let config = manifest["config"] as? [String: Any], let layers = manifest["layers"] as? [[String: Any]]
+            else { throw RegistryError("\(layout): a manifest of \(tag) is missing or unreadable") }
+            let blobs = ([config] + layers).compactMap { descriptor -> (String, Int64)? in
+                guard let digest = descriptor["digest"] as? String else { return nil }
+                return (digest, (descriptor["size"] as? NSNumber)?.int64Value ?? 0)
+            }
+            let mediaType = manifest["mediaType"] as? String ?? ApplianceBuilder.manifestMediaType
+            images.append(
+                (
+                    OCILayout.platform(of: entry, in: root),
+                    Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count)), data, blobs
+                ))
+        }
+        if images.count > 1 {
+            images.sort { ($0.platform?.description ?? "") < ($1.platform?.description ?? "") }
+            let platforms = images.map { $0.platform?.description ?? "" }
+            if let twice = platforms.first(where: { name in platforms.filter { $0 == name }.count > 1 }) {
+                throw RegistryError(
+                    "\(layout): \(tag) names several images \(twice.isEmpty ? "without a platform" : "for \(twice)")")
+            }
+        }
         try await authenticate(reference, scope: pushScope(reference))
         var report = PushReport()
         let started = Date()
         var sent: Int64 = 0
-        let all = [config] + layers
-        for (index, descriptor) in all.enumerated() {
-            guard let digest = descriptor["digest"] as? String else { continue }
+        var seen = Set<String>()
+        let all = images.flatMap(\.blobs).filter { seen.insert($0.0).inserted }
+        for (index, (digest, size)) in all.enumerated() {
             let file = blob(root, digest)
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw RegistryError("\(layout): blob \(digest) is missing")
             }
-            if try await hasBlob(reference, digest) {
-                report.skipped.append(digest)
-            } else if try await mount(digest, into: reference, from: mountFrom) {
-                report.mounted.append(digest)
-            } else {
-                try await upload(file, digest: digest, to: reference)
-                report.uploaded.append(digest)
-                sent += (descriptor["size"] as? NSNumber)?.int64Value ?? 0
+            let blobStarted = Date()
+            let tell = { @Sendable (state: TransferProgress.State, bytes: Int64, total: Int64) in
+                progress?(
+                    TransferProgress(
+                        blob: index + 1, blobs: all.count, digest: digest, blobSize: size, blobBytes: bytes,
+                        blobSeconds: Date().timeIntervalSince(blobStarted), state: state, bytesSent: total,
+                        seconds: Date().timeIntervalSince(started)))
             }
-            progress?(
-                PushProgress(
-                    blob: index + 1, blobs: all.count, digest: digest, bytesSent: sent,
-                    seconds: Date().timeIntervalSince(started)))
+            tell(.started, 0, sent)
+            let state: TransferProgress.State
+            if try await hasBlob(reference, digest) {
+                state = .skipped
+            } else if try await mount(digest, into: reference, from: mountFrom) {
+                state = .mounted
+            } else {
+                let before = sent
+                try await upload(file, digest: digest, to: reference) { tell(.sending, $0, before + $0) }
+                state = .uploaded
+                sent += size
+            }
+            switch state {
+            case .skipped: report.skipped.append(digest)
+            case .mounted: report.mounted.append(digest)
+            default: report.uploaded.append(digest)
+            }
+            tell(state, state == .uploaded ? size : 0, sent)
         }
-        let mediaType = manifest["mediaType"] as? String ?? "application/vnd.oci.image.manifest.v1+json"
-        var request = URLRequest(url: url(reference, "manifests/\(reference.tag)"))
-        request.httpMethod = "PUT"
-        request.setValue(mediaType, forHTTPHeaderField: "Content-Type")
-        let (_, response) = try await send(request, body: .data(manifestData), scope: pushScope(reference))
-        guard response.statusCode == 201 else {
-            throw RegistryError("\(reference): the registry refused the manifest (HTTP \(response.statusCode))")
+        if images.count == 1, let image = images.first {
+            try await putManifest(image.data, image.descriptor, to: reference, as: reference.tag)
+            report.manifest = image.descriptor.digest
+        } else {
+            for image in images {
+                try await putManifest(image.data, image.descriptor, to: reference, as: image.descriptor.digest)
+            }
+            let index = try ApplianceBuilder.imageIndex(images.map { ($0.descriptor, $0.platform) })
+            try await putManifest(index.data, index.descriptor, to: reference, as: reference.tag)
+            report.manifest = index.descriptor.digest
         }
-        if let answered = response.value(forHTTPHeaderField: "Docker-Content-Digest"), answered != manifestDigest {
-            throw RegistryError("\(reference): the registry stored the manifest as \(answered), not \(manifestDigest)")
-        }
-        report.manifest = manifestDigest
+        report.images = images.map { PushReport.Image(platform: $0.platform, digest: $0.descriptor.digest) }
         return report
+    }
+
+    /// PUTs a manifest or index under a tag or its digest; the registry must store it under `descriptor`'s digest.
+    func putManifest(_ data: Data, _ descriptor: Descriptor, to reference: Reference, as name: String) async throws {
+        var request = URLRequest(url: url(reference, "manifests/\(name)"))
+        request.httpMethod = "PUT"
+        request.setValue(descriptor.mediaType, forHTTPHeaderField: "Content-Type")
+        let (_, response) = try await send(request, body: .data(data), scope: pushScope(reference))
+        guard response.statusCode == 201 else {
+            throw RegistryError(
+                "\(reference): the registry refused the manifest \(descriptor.digest) (HTTP \(response.statusCode))")
+        }
+        if let answered = response.value(forHTTPHeaderField: "Docker-Content-Digest"), answered != descriptor.digest {
+            throw RegistryError(
+                "\(reference): the registry stored the manifest as \(answered), not \(descriptor.digest)")
+        }
     }
 
     func hasBlob(_ reference: Reference, _ digest: String) async throws -> Bool {
@@ -169,8 +247,11 @@ public final class RegistryClient: @unchecked Sendable {
         return false
     }
 
-    /// One streamed PUT of the whole file; chunked PATCHes when the registry does not take that.
-    func upload(_ file: URL, digest: String, to reference: Reference) async throws {
+    /// One streamed PUT of the whole file; chunked PATCHes when the registry does not take that. `sent` hears the
+    /// bytes of the file the registry has taken after each chunk.
+    func upload(
+        _ file: URL, digest: String, to reference: Reference, sent: (@Sendable (Int64) -> Void)? = nil
+    ) async throws {
         let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
         if monolithic {
             // An upload cut off or refused with 5xx leaves its session in an unknown state: each try starts anew.
@@ -218,6 +299,7 @@ public final class RegistryClient: @unchecked Sendable {
             }
             location = try resolve(next, against: location)
             offset += Int64(chunk.count)
+            sent?(offset)
         }
         var close = URLRequest(url: Self.appending(location, "digest", digest))
         close.httpMethod = "PUT"
@@ -263,11 +345,11 @@ public final class RegistryClient: @unchecked Sendable {
     /// Pulls `reference` into an OCI image layout at `layout` (created if missing), tagged `tag` there: the manifest
     /// (for an index or a Docker manifest list, the entry of `platform`), then config and layers, each downloaded
     /// to disk and checked against its digest before it joins the layout. Blobs the layout holds are not fetched.
+    /// The layout's entry of the same tag and platform is replaced; others (the tag for other platforms) stay.
     public func pull(
         _ reference: Reference, into layout: String, tag: String,
-        platform: (os: String, architecture: String) = (
-            "linux", "amd64"
-        )
+        platform: Platform = Platform(os: "linux", architecture: "amd64"),
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
     ) async throws -> String {
         let root = URL(fileURLWithPath: layout)
         let blobs = root.appendingPathComponent("blobs/sha256")
@@ -278,21 +360,38 @@ public final class RegistryClient: @unchecked Sendable {
             let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
             let entries = object?["manifests"] as? [[String: Any]] ?? []
             guard
-                let entry = entries.first(where: {
-                    let wanted = $0["platform"] as? [String: Any]
-                    return wanted?["os"] as? String == platform.os
-                        && wanted?["architecture"] as? String == platform.architecture
-                }), let digest = entry["digest"] as? String
-            else { throw RegistryError("\(reference): no image for \(platform.os)/\(platform.architecture)") }
+                let entry = entries.first(where: { Platform(json: $0["platform"]).map(platform.matches) ?? false }),
+                let digest = entry["digest"] as? String
+            else {
+                let offered = entries.compactMap { Platform(json: $0["platform"])?.description }
+                throw RegistryError(
+                    "\(reference): no image for \(platform) (it has \(offered.joined(separator: ", ")))")
+            }
             (data, mediaType) = try await fetchManifest(reference, digest)
         }
         guard let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let config = manifest["config"] as? [String: Any], let layers = manifest["layers"] as? [[String: Any]]
         else { throw RegistryError("\(reference): the manifest has no config or layers") }
-        for descriptor in [config] + layers {
+        let started = Date()
+        var received: Int64 = 0
+        let all = [config] + layers
+        for (index, descriptor) in all.enumerated() {
             guard let digest = descriptor["digest"] as? String, digest.hasPrefix("sha256:") else { continue }
+            let size = (descriptor["size"] as? NSNumber)?.int64Value ?? 0
+            let blobStarted = Date()
+            let tell = { (state: TransferProgress.State) in
+                progress?(
+                    TransferProgress(
+                        blob: index + 1, blobs: all.count, digest: digest, blobSize: size,
+                        blobBytes: state == .downloaded ? size : 0, blobSeconds: Date().timeIntervalSince(blobStarted),
+                        state: state, bytesSent: received, seconds: Date().timeIntervalSince(started)))
+            }
             let target = blobs.appendingPathComponent(String(digest.dropFirst(7)))
-            if FileManager.default.fileExists(atPath: target.path) { continue }
+            if FileManager.default.fileExists(atPath: target.path) {
+                tell(.present)
+                continue
+            }
+            tell(.started)
             let request = URLRequest(url: url(reference, "blobs/\(digest)"))
             var authorised = request
             authorize(&authorised, scope: pullScope(reference))
@@ -303,25 +402,17 @@ public final class RegistryClient: @unchecked Sendable {
                     "\(reference): blob \(digest) (HTTP \((response as? HTTPURLResponse)?.statusCode ?? 0))")
             }
             try BaseImage.copyChecked(file, to: target, digest: digest, what: reference.description)
+            received += size
+            tell(.downloaded)
         }
         let digest = SHA256Stream.digest(data)
         try data.write(to: blobs.appendingPathComponent(String(digest.dropFirst(7))), options: .atomic)
-        // index.json: this tag's entry replaces an older one of the same tag.
-        let indexURL = root.appendingPathComponent("index.json")
-        var entries = (OCILayout.entries(root) ?? []).filter {
-            ($0["annotations"] as? [String: Any])?[OCILayout.refName] as? String != tag
-        }
-        entries.append([
-            "mediaType": mediaType, "digest": digest, "size": data.count,
-            "platform": ["os": platform.os, "architecture": platform.architecture],
-            "annotations": [OCILayout.refName: tag],
-        ])
-        let index: [String: Any] = [
-            "schemaVersion": 2, "mediaType": ApplianceBuilder.indexMediaType, "manifests": entries,
-        ]
-        try ApplianceBuilder.canonical(["imageLayoutVersion": "1.0.0"]).write(
-            to: root.appendingPathComponent("oci-layout"), options: .atomic)
-        try ApplianceBuilder.canonical(index).write(to: indexURL, options: .atomic)
+        // index.json: the entry of this tag and the image's platform (its config's) replaces an older one.
+        let configDigest = config["digest"] as? String ?? ""
+        let found = OCILayout.json(OCILayout.blob(root, configDigest)).flatMap { Platform(json: $0) } ?? platform
+        try OCILayout.record(
+            Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count)), platform: found, tag: tag,
+            in: root)
         return digest
     }
 

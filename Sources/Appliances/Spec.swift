@@ -7,7 +7,7 @@ import Yams
 /// ```yaml
 /// name: bone-density
 /// base: scratch                     # or oci:DIR[:TAG], an OCI image layout (`appliance pull` fetches one)
-/// platform: linux/amd64
+/// platform: linux/amd64            # OS/ARCH[/VARIANT]; `appliance build --platform` overrides it
 /// layers:
 ///   - directory: ../workloads/bone-density   # its tree, copied to `to`
 ///     to: /opt/bone-density
@@ -44,6 +44,25 @@ public struct ApplianceSpec: Equatable, Sendable {
         public var source: Source
         public var to: String
 
+        /// Whether the layer installs packages (pip or Debian), whose binaries are of this machine's platform.
+        var isPackages: Bool {
+            switch source {
+            case .pip, .debian: true
+            case .directory, .file, .remove: false
+            }
+        }
+
+        /// What the layer is made from, as the image's history says it.
+        var history: String {
+            switch source {
+            case .directory(let path): "directory \(path) → \(to)"
+            case .file(let path, _): "file \(path) → \(to)"
+            case .pip(let requirements): "pip -r \(requirements) → \(to)"
+            case .debian(let packages): "debian \(packages.joined(separator: " ")) → \(to)"
+            case .remove(let paths): "remove \(paths.joined(separator: " "))"
+            }
+        }
+
         public init(source: Source, to: String) {
             self.source = source
             self.to = to
@@ -66,6 +85,8 @@ public struct ApplianceSpec: Equatable, Sendable {
     public var base: String = "scratch"
     public var os = "linux"
     public var architecture = "amd64"
+    /// The platform's variant (such as v7 for arm), empty when none.
+    public var variant = ""
     public var layers: [Layer] = []
     public var env: [String: String] = [:]
     public var entrypoint: [String] = []
@@ -82,6 +103,12 @@ public struct ApplianceSpec: Equatable, Sendable {
     public var created: UInt64 = 0
     /// The directory relative paths are taken from.
     public var directory: String = "."
+
+    /// The image's platform: `os`, `architecture` and `variant` together.
+    public var platform: Platform {
+        get { Platform(os: os, architecture: architecture, variant: variant) }
+        set { (os, architecture, variant) = (newValue.os, newValue.architecture, newValue.variant) }
+    }
 
     public init(name: String, directory: String = ".") {
         self.name = name
@@ -142,9 +169,10 @@ public struct ApplianceSpec: Equatable, Sendable {
             spec.compression = value
         }
         if let platform = document["platform"] {
-            let parts = (platform as? String)?.split(separator: "/").map(String.init) ?? []
-            guard parts.count == 2 else { throw fail("platform", "OS/ARCHITECTURE, such as linux/amd64") }
-            (spec.os, spec.architecture) = (parts[0], parts[1])
+            guard let value = (platform as? String).flatMap({ Platform($0) }) else {
+                throw fail("platform", "OS/ARCHITECTURE[/VARIANT], such as linux/amd64 or linux/arm/v7")
+            }
+            spec.platform = value
         }
         for (index, item) in ((document["layers"] as? [Any]) ?? []).enumerated() {
             let key = "layers[\(index)]"

@@ -20,6 +20,8 @@ struct TarEntry: Equatable {
 struct TarWriter {
     let mtime: UInt64
     let sink: (UnsafeRawBufferPointer) throws -> Void
+    /// Hears the size of each piece of file contents read (progress).
+    var read: ((Int) -> Void)? = nil
 
     struct TarError: Error, CustomStringConvertible {
         var description: String
@@ -67,6 +69,7 @@ struct TarWriter {
                 let chunk = try handle.read(upToCount: 1 << 16) ?? Data()
                 if chunk.isEmpty { break }
                 written += UInt64(chunk.count)
+                read?(chunk.count)
                 guard written <= expected else { throw TarError(description: "\(source) grew while it was read") }
                 try chunk.withUnsafeBytes { try sink($0) }
             }

@@ -32,24 +32,41 @@ struct ApplianceBuild: ParsableCommand {
             their executable bit, PAX records for long names) compressed with gzip, streamed to disk while its \
             digests are computed. The same spec and the same file contents give the same digests on any machine \
             and day. Tools that read OCI layouts take the result: `skopeo copy oci:DIR:TAG …`, `umoci unpack`.
+
+            The layout keeps what it holds: building the tag for another platform (--platform, or the spec's \
+            `platform:`) adds that image beside the others, a multi-platform image that `appliance push` sends \
+            as an OCI image index; the same tag and platform again replaces only that image. Directory and file \
+            layers are the same on every platform; pip and debian layers install this machine's binaries, so a \
+            spec with them is refused for another platform.
             """)
 
     @Argument(help: "The appliance spec (YAML).") var spec: String
     @Option(help: "The OCI image layout directory to write (created if missing).") var output: String
     @Option(help: "The tag the index names the image by.") var tag: String = "latest"
+    @Option(help: "OS/ARCH[/VARIANT], such as linux/arm64: the image's platform instead of the spec's.")
+    var platform: String?
     @Option(help: "text or json.") var format: OutputFormat = .text
+    @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
 
     func run() throws {
-        let loaded: ApplianceSpec
+        var loaded: ApplianceSpec
         do {
             loaded = try ApplianceSpec.load(path: spec)
         } catch {
             writeError("error: \(error.description)")
             throw ExitCode(2)
         }
+        if let platform {
+            guard let value = Platform(platform) else {
+                writeError("error: --platform \(platform): give OS/ARCH[/VARIANT], such as linux/arm64")
+                throw ExitCode(2)
+            }
+            loaded.platform = value
+        }
         let result: BuildResult
         do {
-            result = try ApplianceBuilder.build(loaded, output: output, tag: tag)
+            let printer = ProgressPrinter(progress)
+            result = try ApplianceBuilder.build(loaded, output: output, tag: tag, progress: printer.build)
         } catch {
             writeError("error: \(spec): \(error)")
             throw ExitCode(2)
@@ -57,7 +74,8 @@ struct ApplianceBuild: ParsableCommand {
         switch format {
         case .json:
             let object: [String: Any] = [
-                "name": loaded.name, "output": output, "tag": tag, "manifest": result.manifest.digest,
+                "name": loaded.name, "output": output, "tag": tag, "platform": result.platform.description,
+                "manifest": result.manifest.digest,
                 "config": result.config.digest,
                 "layers": result.layers.map { ["digest": $0.digest, "size": $0.size] }, "diff_ids": result.diffIDs,
             ]
@@ -65,7 +83,7 @@ struct ApplianceBuild: ParsableCommand {
                 withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         case .text:
-            print("\(loaded.name): \(output):\(tag)")
+            print("\(loaded.name): \(output):\(tag) (\(result.platform))")
             print("manifest \(result.manifest.digest)")
             for (layer, diffID) in zip(result.layers, result.diffIDs) {
                 print("layer \(layer.digest) (\(layer.size) bytes; uncompressed \(diffID))")
@@ -213,7 +231,14 @@ struct ApplianceList: AsyncParsableCommand {
                 ?? []
             for entry in entries {
                 let tag = (entry["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String
-                rows.append(["tag": tag ?? "", "digest": entry["digest"] as? String ?? ""])
+                let platform = entry["platform"] as? [String: Any]
+                let named = [platform?["os"], platform?["architecture"], platform?["variant"]].compactMap {
+                    $0 as? String
+                }
+                rows.append([
+                    "tag": tag ?? "", "digest": entry["digest"] as? String ?? "",
+                    "platform": named.joined(separator: "/"),
+                ])
             }
         } else {
             let reference: RegistryClient.Reference
@@ -230,7 +255,10 @@ struct ApplianceList: AsyncParsableCommand {
         }
         switch format {
         case .json: try printJSON(rows)
-        case .text: for row in rows { print([row["tag"] ?? "", row["digest"] ?? ""].joined(separator: "\t")) }
+        case .text:
+            for row in rows {
+                print([row["tag"], row["digest"], row["platform"]].compactMap { $0 }.joined(separator: "\t"))
+            }
         }
     }
 }
@@ -241,14 +269,17 @@ struct AppliancePull: AsyncParsableCommand {
         commandName: "pull",
         abstract: "Pull an image from a registry into an OCI image layout (to build on it: base: oci:DIR:TAG).",
         discussion: """
-            The manifest (for a multi-platform index, the linux/amd64 entry), the config and every layer are \
-            downloaded to disk and checked against their digests; blobs the layout holds are not fetched again. \
-            A spec then names the layout as its base (`base: oci:DIR:TAG`), so builds stay offline.
+            The manifest (for a multi-platform index, the entry of --platform, linux/amd64 by default), the \
+            config and every layer are downloaded to disk and checked against their digests; blobs the layout \
+            holds are not fetched again. The layout's image of the same tag and platform is replaced, others \
+            stay. A spec then names the layout as its base (`base: oci:DIR:TAG`), so builds stay offline.
             """)
 
     @Argument(help: "REGISTRY/REPOSITORY[:TAG].") var source: String
     @Option(help: "The OCI image layout directory to write (created if missing).") var output: String
     @Option(help: "The tag to give the image in the layout (default: the source's).") var tag: String?
+    @Option(help: "OS/ARCH[/VARIANT]: the image to take from a multi-platform index.") var platform = "linux/amd64"
+    @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
     @OptionGroup var login: RegistryLogin
 
     func run() async throws {
@@ -257,9 +288,15 @@ struct AppliancePull: AsyncParsableCommand {
             writeError("error: \(error.description)")
             throw ExitCode(2)
         }
+        guard let wanted = Platform(platform) else {
+            writeError("error: --platform \(platform): give OS/ARCH[/VARIANT], such as linux/arm64")
+            throw ExitCode(2)
+        }
         let client = try login.client()
         do {
-            let digest = try await client.pull(reference, into: output, tag: tag ?? reference.tag)
+            let digest = try await client.pull(
+                reference, into: output, tag: tag ?? reference.tag, platform: wanted,
+                progress: ProgressPrinter(progress).transfer)
             print("\(reference) → \(output):\(tag ?? reference.tag) (\(digest))")
         } catch {
             writeError("error: pull \(reference): \(error)")
@@ -296,7 +333,8 @@ struct ApplianceInspect: ParsableCommand {
             let manifest = try object(blob(digest))
             let configDigest = (manifest["config"] as? [String: Any])?["digest"] as? String ?? "?"
             let config = try object(blob(configDigest))
-            let platform = "\(config["os"] ?? "?")/\(config["architecture"] ?? "?")"
+            let platform = [config["os"] ?? "?", config["architecture"] ?? "?", config["variant"]]
+                .compactMap { $0.map { "\($0)" } }.joined(separator: "/")
             print("\(tag) \(digest) \(platform) created \(config["created"] ?? "?")")
             for layer in manifest["layers"] as? [[String: Any]] ?? [] {
                 print("  layer \(layer["digest"] ?? "?") \(layer["size"] ?? "?") bytes")
@@ -321,6 +359,10 @@ struct AppliancePush: AsyncParsableCommand {
             challenge is answered by fetching a token from its realm with them. 429 and 5xx answers and dropped \
             connections are retried with backoff. --mount-from REPO (repeatable) asks the registry to link blobs \
             it holds in another repository instead of uploading them again (cross-repository mount).
+
+            When the layout holds the tag for several platforms (`appliance build --platform`), each image is \
+            pushed by its digest (blobs they share sent once), then an OCI image index naming them with their \
+            platforms (sorted, canonical JSON) under the tag.
             """)
 
     @Argument(help: "An OCI image layout directory (from `appliance build`).") var layout: String
@@ -331,6 +373,7 @@ struct AppliancePush: AsyncParsableCommand {
     @Option(name: .customLong("mount-from"), help: "A repository of the same registry to mount blobs from.")
     var mountFrom: [String] = []
     @Option(help: "text or json.") var format: OutputFormat = .text
+    @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
 
     func run() async throws {
         let reference: RegistryClient.Reference
@@ -343,13 +386,9 @@ struct AppliancePush: AsyncParsableCommand {
         let client = try login.client()
         let report: RegistryClient.PushReport
         do {
-            let quiet = format == .json
-            report = try await client.push(layout: layout, tag: tag, to: reference, mountFrom: mountFrom) { step in
-                guard !quiet else { return }
-                writeError(
-                    "[\(step.blob)/\(step.blobs)] \(step.digest.prefix(19))… \(formatBytes(step.bytesSent)) sent, "
-                        + "\(formatBytes(Int64(step.rate)))/s")
-            }
+            report = try await client.push(
+                layout: layout, tag: tag, to: reference, mountFrom: mountFrom,
+                progress: ProgressPrinter(progress).transfer)
         } catch {
             writeError("error: push to \(reference): \(error)")
             throw ExitCode(1)
@@ -359,14 +398,18 @@ struct AppliancePush: AsyncParsableCommand {
             let object: [String: Any] = [
                 "destination": reference.description, "manifest": report.manifest, "uploaded": report.uploaded,
                 "skipped": report.skipped, "mounted": report.mounted,
+                "images": report.images.map { ["platform": $0.platform?.description ?? "", "digest": $0.digest] },
             ]
             let data = try JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         case .text:
+            let platforms = report.images.compactMap { $0.platform?.description }.joined(separator: ", ")
             print(
-                "\(reference): pushed \(report.manifest) (\(report.uploaded.count) blob(s) uploaded, "
-                    + "\(report.skipped.count) already there, \(report.mounted.count) mounted)")
+                "\(reference): pushed \(report.images.count > 1 ? "index " : "")\(report.manifest) "
+                    + (report.images.count > 1 ? "(\(platforms); " : "(")
+                    + "\(report.uploaded.count) blob(s) uploaded, \(report.skipped.count) already there, "
+                    + "\(report.mounted.count) mounted)")
         }
     }
 }

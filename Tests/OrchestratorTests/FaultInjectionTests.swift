@@ -5,20 +5,6 @@ import Testing
 
 @testable import Orchestrator
 
-/// The debug build of the command-line tool.
-enum DeployctlBinary {
-    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
-    static var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
-
-    typealias Run = ProgramRun
-
-    /// Runs the binary to the end with extra environment variables (nil removes one); stdout and stderr together.
-    static func run(_ arguments: [String], environment extra: [String: String?] = [:]) throws -> Run {
-        try runProgram(path, arguments, environment: extra)
-    }
-}
-
 /// The deployctl binary killed with SIGKILL at named points of `up` and `down` (DEPLOYCTL_FAILPOINT), then run
 /// again: the rerun must converge with no leftover resource and no duplicate.
 @Suite(

@@ -35,3 +35,48 @@ func program(_ path: String, _ arguments: [String], environment extra: [String: 
     process.environment = environment
     return process
 }
+
+/// How a program run by a test ended, its stdout and stderr apart.
+public struct SplitProgramRun: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs a program to the end with stdout and stderr kept apart (each written to a file, so neither can block).
+public func runProgramSplit(
+    _ path: String, _ arguments: [String], environment extra: [String: String?] = [:]
+) throws -> SplitProgramRun {
+    let process = program(path, arguments, environment: extra)
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)")
+    let files = [base.appendingPathExtension("out"), base.appendingPathExtension("err")]
+    defer { for file in files { try? FileManager.default.removeItem(at: file) } }
+    for file in files { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+    let handles = try files.map { try FileHandle(forWritingTo: $0) }
+    defer { for handle in handles { try? handle.close() } }
+    process.standardOutput = handles[0]
+    process.standardError = handles[1]
+    try process.run()
+    process.waitUntilExit()
+    let texts = files.map { String(decoding: FileManager.default.contents(atPath: $0.path) ?? Data(), as: UTF8.self) }
+    return SplitProgramRun(status: process.terminationStatus, stdout: texts[0], stderr: texts[1])
+}
+
+/// The debug build of the command-line tool (`swift build` makes it; `swift test` builds it too).
+public enum DeployctlBinary {
+    public static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/deployctl").path
+    public static var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    public typealias Run = ProgramRun
+
+    /// Runs the binary to the end with extra environment variables (nil removes one); stdout and stderr together.
+    public static func run(_ arguments: [String], environment extra: [String: String?] = [:]) throws -> Run {
+        try runProgram(path, arguments, environment: extra)
+    }
+
+    /// Runs the binary to the end; stdout and stderr apart.
+    public static func runSplit(_ arguments: [String]) throws -> SplitProgramRun {
+        try runProgramSplit(path, arguments)
+    }
+}
