@@ -164,6 +164,38 @@ struct BoneDensityClusterTests {
         #expect(owner.output.contains("Read-only file system"))
         #expect(owner.status != 0)
 
+        // The study pipeline (segmentation → bone density → cohort summary) as SLURM jobs, submitted by the
+        // researcher on the front-end. Its segmentation asks 4 CPUs, more than these workers have: SLURM refuses it
+        // before anything is submitted. Fitted with --set, every step completes, the segmentation on the GPU worker
+        // (on its CPU: the stand-in devices drive nothing).
+        let workloads = Self.repository.appendingPathComponent("workloads").path
+        let phantom = try runProgram(
+            "/usr/bin/python3",
+            [
+                "-c",
+                "import sys; sys.path.insert(0, sys.argv[1]); from common.phantom import make_phantom; "
+                    + "make_phantom(seed=7011, spacing=(0.9, 0.9, 2.5), l1_trabecular_hu=140)"
+                    + ".save(sys.argv[2], 'scan', labels=False, truth=False)",
+                workloads, study.appendingPathComponent("ct").path,
+            ])
+        #expect(phantom.status == 0, "\(phantom.output)")
+        let pipeline = "\(workloads)/pipeline/run --slurm --wait"
+        let arguments = "\(workloads)/pipeline/study.yaml /data/ct /results/pipeline"
+        let refused = try ssh("front", "su cloudadm -c '\(pipeline) \(arguments)'; echo exit=$?; squeue -h | wc -l")
+        #expect(
+            refused.output.contains("SLURM cannot run step 'segment' (cpus 4, memory_mb 16000, gpus 1"),
+            "\(refused.output)")
+        #expect(refused.output.hasSuffix("exit=1\n0\n"), "nothing may be submitted: \(refused.output)")
+        let fitted = try ssh(
+            "front", "su cloudadm -c '\(pipeline) --set segment.cpus=2 --set segment.memory_mb=8000 \(arguments)'")
+        #expect(fitted.status == 0, "\(fitted.output)")
+        #expect(fitted.output.contains(#/segment: job \d+ COMPLETED on gpu-slurm-worker-0/#), "\(fitted.output)")
+        #expect(fitted.output.contains(#/cohort: job \d+ COMPLETED on /#), "\(fitted.output)")
+        let cohort = try ssh("front", "cat /results/pipeline/cohort/summary.json")
+        let summary = try JSONSerialization.jsonObject(with: Data(cohort.output.utf8)) as? [String: Any]
+        #expect(summary?["measured"] as? Int == 1 && summary?["failed"] as? Int == 0, "\(cohort.output)")
+        #expect(summary?["pickhardt_bands"] as? [String: Int] == ["indeterminate": 1], "\(cohort.output)")
+
         // The recipes are idempotent: run again on deployed nodes, they change nothing.
         let controllerRecap = try rerun(
             "slurm-controller.yml", on: "front[0]", variables: ["cluster_name": "bone-density"])

@@ -26,15 +26,22 @@ struct PlaybookOperationTests {
           tasks:
             - name: write the greeting where the test can read it
               ansible.builtin.shell: echo "{{ greeting }} from $(hostname)" > {{ out_dir }}/{{ inventory_hostname }}.txt
+            - name: a list input is a list, a map a map
+              ansible.builtin.shell: >-
+                echo "{{ packages | length }} {{ packages | last }} {{ limits.cpus + 1 }}"
+                >> {{ out_dir }}/{{ inventory_hostname }}.txt
         """.write(toFile: playbook, atomically: true, encoding: .utf8)
-        let operation = PlaybookOperation(
+        var operation = PlaybookOperation(
             name: "Standard.configure", playbook: playbook, hosts: hosts(bed), knownHosts: bed.hosts[0].knownHosts,
             variables: ["greeting": "hello 'study'", "out_dir": bed.directory.path], timeout: .seconds(120))
+        operation.variables["packages"] = #"["torch==2.13.0","monai==1.6.1"]"#
+        operation.variables["limits"] = #"{"cpus":2}"#
+        operation.structuredVariables = ["packages": #"["torch==2.13.0","monai==1.6.1"]"#, "limits": #"{"cpus":2}"#]
         let result = try operation.run()
         #expect(result.succeeded, "\(result.output)")
         for host in bed.hosts {
             let text = try String(contentsOfFile: bed.path("\(host.name).txt"), encoding: .utf8)
-            #expect(text == "hello 'study' from \(host.hostname)\n")
+            #expect(text == "hello 'study' from \(host.hostname)\n2 monai==1.6.1 3\n")
         }
     }
 

@@ -65,3 +65,19 @@ def test_slurm_scripts_request_the_gpu_and_chain_the_steps(tmp_path):
     assert "ct-segmentation/run" in segment and str(tmp_path / "out" / "segment") in segment
     assert "--gres" not in (scripts / "density.sbatch").read_text()
     assert f"--labels {tmp_path / 'out' / 'segment'}" in (scripts / "density.sbatch").read_text()
+
+
+def test_set_changes_one_request_and_bad_settings_are_refused(tmp_path):
+    (tmp_path / "in").mkdir()
+    proc = run_pipeline("--slurm", "--dry-run", "--set", "segment.cpus=2", "--set", "segment.memory_mb=8000",
+                        "--set", "density.time=00:20:00", STUDY, tmp_path / "in", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    segment = (tmp_path / "out" / ".pipeline" / "segment.sbatch").read_text()
+    assert "#SBATCH --cpus-per-task=2\n" in segment and "#SBATCH --mem=8000M\n" in segment
+    assert "#SBATCH --gres=gpu:1\n" in segment, "what --set does not name stays"
+    assert "#SBATCH --time=00:20:00\n" in (tmp_path / "out" / ".pipeline" / "density.sbatch").read_text()
+    for setting, message in [("segmnt.cpus=2", "no step 'segmnt'"), ("segment.cpu=2", "unknown resource 'cpu'"),
+                             ("segment.cpus=two", "cpus is a whole number"), ("segment.cpus", "STEP.RESOURCE=VALUE")]:
+        proc = run_pipeline("--slurm", "--dry-run", "--set", setting, STUDY, tmp_path / "in", tmp_path / "bad")
+        assert proc.returncode == 2 and message in proc.stderr, (setting, proc.stderr)
+        assert not (tmp_path / "bad").exists()

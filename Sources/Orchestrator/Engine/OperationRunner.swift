@@ -68,12 +68,17 @@ struct OperationRunner: Sendable {
             throw StepError(description: "\(error.description)", transient: error.isTransient)
         }
         var environment: [String: String] = [:]
+        var structured: [String: String] = [:]
         if case .object(let pairs) = call.inputs {
             for (name, value) in pairs {
                 do {
                     let resolved = try runtime.resolve(
                         value, instance: call.instance, source: call.source, target: call.target)
                     environment[name] = try RuntimeValues.text(resolved)
+                    switch resolved {
+                    case .array, .object: structured[name] = environment[name]
+                    default: break
+                    }
                 } catch {
                     throw StepError(description: "input \(name): \(error)")
                 }
@@ -113,6 +118,7 @@ struct OperationRunner: Sendable {
             var playbookOperation = PlaybookOperation(
                 name: name, playbook: path, hosts: hosts, knownHosts: access.endpoint.knownHosts,
                 variables: environment, timeout: timeout)
+            playbookOperation.structuredVariables = structured
             playbookOperation.limit = host.name
             let operation = playbookOperation
             let result = try await blocking { try operation.run() }

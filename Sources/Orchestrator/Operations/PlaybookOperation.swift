@@ -33,6 +33,8 @@ public struct PlaybookOperation: Sendable {
     public var hosts: [Host]
     public var knownHosts: String
     public var variables: [String: String]
+    /// Variables whose values are lists or maps, as JSON text: they reach the play as lists and maps.
+    public var structuredVariables: [String: String] = [:]
     public var timeout: Duration
     /// The hosts the play runs on (`--limit`); nil runs it on every host of the inventory.
     public var limit: String?
@@ -113,7 +115,11 @@ public struct PlaybookOperation: Sendable {
         let variablesFile = directory.appendingPathComponent("vars.json")
         do {
             try inventory().write(to: inventoryFile, options: .atomic)
-            try JSONSerialization.data(withJSONObject: variables, options: [.sortedKeys]).write(
+            var document: [String: Any] = variables
+            for (name, text) in structuredVariables {
+                document[name] = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            }
+            try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]).write(
                 to: variablesFile, options: .atomic)
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: variablesFile.path)
         } catch {
