@@ -61,6 +61,16 @@ struct OpenStackDeploymentTests {
             ])
         let volume = try #require(try bed.state()["volumes"]?.first)
         #expect(volume["status"] as? String == "in-use")
+        // The front-end's user_data artifact reached Nova as its user data; the worker has none.
+        let cloudInit = try Data(
+            contentsOf: URL(fileURLWithPath: TwoTierDeployment.template).deletingLastPathComponent()
+                .appendingPathComponent("cloud-init/front.yaml"))
+        let userData = Dictionary(
+            uniqueKeysWithValues: (try bed.state()["servers"] ?? []).map {
+                ($0["name"] as? String ?? "", $0["user_data"] as? String ?? "none")
+            })
+        #expect(userData["dctl-os2-front-0-compute"] == cloudInit.base64EncodedString(), "\(userData.keys)")
+        #expect(userData["dctl-os2-worker-0-compute"] == "none", "\(userData.keys)")
 
         // The portal's playbook wrote its configuration onto the results volume, mounted on the front node.
         let front = try deployctl([

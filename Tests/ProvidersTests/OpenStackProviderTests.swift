@@ -188,6 +188,13 @@ struct OpenStackProviderTests {
         #expect(quota?.code == "quota")
         #expect(quota?.message.contains("cores") == true)
         try await provider.deleteCompute(name: big.name, providerID: nil)
+
+        // User data over Nova's 65535 bytes (base64) is refused before anything is made.
+        var chatty = ComputeRequest(deployment: "os-f", instance: "chatty[0]", name: "dctl-os-f-chatty-0-compute")
+        chatty.userData = "#cloud-config\n" + String(repeating: "# padding\n", count: 5000)
+        let large = await #expect(throws: ProviderError.self) { try await provider.createCompute(chatty) }
+        #expect(large?.code == "openstack-user-data")
+        #expect(large?.message.contains("66688 bytes once base64-encoded; Nova takes at most 65535") == true)
         #expect(try Self.leftovers(bed) == [:])
     }
 

@@ -779,6 +779,9 @@ def nova_create_server(ctx):
     if key_name is not None and (ctx.user, key_name) not in sim.keypairs:
         raise HTTPError(400, "Invalid key_name provided.")
     if body.get("user_data") is not None:
+        if len(body["user_data"]) > 65535:
+            raise HTTPError(400, "User data too large. User data must be no larger than 65535 bytes once base64 "
+                                 f"encoded. Your data is {len(body['user_data'])} bytes")
         try:
             base64.b64decode(body["user_data"], validate=True)
         except ValueError:

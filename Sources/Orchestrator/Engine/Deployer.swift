@@ -281,6 +281,7 @@ public struct Deployer: Sendable {
     }
 
     private func createCompute(_ instance: String, node: String, deployment: String, plan: Plan) async throws {
+        let userData = try Self.userData(of: node, in: plan)
         let entry = try store.intend(
             deployment: deployment, instance: instance, kind: "compute", provider: provider.name)
         let capabilities = plan.nodes.first { $0.0 == node }?.1["capabilities"]
@@ -309,7 +310,7 @@ public struct Deployer: Sendable {
             diskBytes: host?["disk_size"].flatMap(Self.bytes) ?? 0,
             image: Self.text(os?["image"]), osDistribution: Self.text(os?["distribution"]),
             osVersion: Self.text(os?["version"]), flavor: Self.text(host?["instance_type"]),
-            ports: Array(Set(ports)).sorted(), isPublic: isPublic)
+            ports: Array(Set(ports)).sorted(), isPublic: isPublic, userData: userData)
         for policy in plan.policies {
             guard case .string("deployctl.policies.AntiAffinity")? = policy["type"],
                 case .array(let targets)? = policy["targets"], targets.contains(.string(node)),
@@ -326,6 +327,34 @@ public struct Deployer: Sendable {
             if let address = compute.publicAddress { detail["public_address"] = address }
             return (compute.providerID, detail)
         }
+    }
+
+    /// The node's cloud-init user data: the artifact named `user_data`, or of type `deployctl.artifacts.CloudInit`
+    /// (a `#cloud-config` document or a script), read from beside the template. Clouds hand it to the server at its
+    /// first boot; providers without cloud-init (local, ssh) leave it aside.
+    static func userData(of node: String, in plan: Plan) throws -> String? {
+        guard case .object(let artifacts)? = plan.nodes.first(where: { $0.0 == node })?.1["artifacts"] else {
+            return nil
+        }
+        let chosen =
+            artifacts.first { $0.0 == "user_data" }
+            ?? artifacts.first { $0.1["type"] == .string("deployctl.artifacts.CloudInit") }
+        guard let (name, artifact) = chosen else { return nil }
+        guard case .string(var path)? = artifact["file"], !path.isEmpty else {
+            throw StepError(description: "its artifact \(name) names no file")
+        }
+        if !path.hasPrefix("/") {
+            path =
+                URL(fileURLWithPath: plan.template).deletingLastPathComponent().appendingPathComponent(path)
+                .standardizedFileURL.path
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StepError(description: "cannot read its cloud-init user data \(path) (artifact \(name))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw StepError(description: "its cloud-init user data \(path) is not UTF-8 text")
+        }
+        return text
     }
 
     private func createVolume(_ instance: String, node: String, deployment: String, plan: Plan) async throws {

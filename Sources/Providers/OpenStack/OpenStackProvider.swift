@@ -42,11 +42,21 @@ public final class OpenStackProvider: Provider {
 
     // MARK: Compute
 
+    /// Nova's limit on user data, base64-encoded.
+    static let userDataLimit = 65535
+
     public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
         let files = try nodeFiles(request.name)
         var server = try await findServer(name: request.name, id: nil)
         if server == nil {
             // What the request needs is found first: a request the cloud cannot satisfy makes nothing.
+            let userData = request.userData.map { Data($0.utf8).base64EncodedString() }
+            if let userData, userData.utf8.count > Self.userDataLimit {
+                throw fail(
+                    "openstack-user-data",
+                    "the user data of \(request.name) is \(userData.utf8.count) bytes once base64-encoded; Nova "
+                        + "takes at most \(Self.userDataLimit) (about 48 KiB before encoding)")
+            }
             let flavor = try await chooseFlavor(request)
             let image = try await chooseImage(request)
             let network = try await chooseNetwork()
@@ -65,9 +75,7 @@ public final class OpenStackProvider: Provider {
                 "metadata": .object(Self.metadata(request).mapValues(JSON.string)),
             ]
             if try await api.minor(.compute) >= 52 { body["tags"] = [.string(Self.tag)] }
-            if let userData = request.userData {
-                body["user_data"] = .string(Data(userData.utf8).base64EncodedString())
-            }
+            if let userData { body["user_data"] = .string(userData) }
             var envelope: [String: JSON] = ["server": .object(body)]
             if let group = request.antiAffinityGroup {
                 let id = try await ensureServerGroup(
