@@ -149,6 +149,48 @@ struct OpenStackProviderTests {
         #expect(try await provider.resources(deployment: "os-a").isEmpty)
     }
 
+    @Test("lists longer than a page (2 here) are read whole: flavors, servers, volumes and images, link after link")
+    func paging() async throws {
+        let bed = try await OpenStackTestBed(simulatorArguments: ["--page-size", "2"])
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys)
+        // The vGPU flavor is on a later page of the flavor list.
+        let gpu = try await provider.createCompute(
+            ComputeRequest(
+                deployment: "os-p", instance: "gpu[0]", name: "dctl-os-p-gpu-0-compute", cpus: 4,
+                memoryBytes: 16 << 30, gpus: 1, image: "ubuntu-22.04"))
+        let flavor = (try bed.state()["servers"] ?? []).first { $0["id"] as? String == gpu.providerID }?["flavor_id"]
+        #expect(flavor as? String == "12")
+        for index in 0..<3 {
+            _ = try await provider.createCompute(
+                ComputeRequest(deployment: "os-p", instance: "n[\(index)]", name: "dctl-os-p-n-\(index)-compute"))
+            _ = try await provider.createVolume(
+                VolumeRequest(
+                    deployment: "os-p", instance: "v[\(index)]", name: "dctl-os-p-v-\(index)-volume", sizeBytes: 1 << 30
+                ))
+        }
+        let found = try await provider.resources(deployment: "os-p")
+        #expect(found.filter { $0.kind == "compute" }.count == 4)
+        #expect(found.filter { $0.kind == "volume" }.count == 3)
+        let checks = await provider.check()
+        #expect(checks.contains { $0.part == "images" && $0.ok }, "\(checks)")
+        let paged = Set(
+            try bed.requests().filter { $0["query"]?.contains("marker=") == true }.compactMap { $0["path"] })
+        #expect(paged.contains { $0.hasSuffix("/servers/detail") }, "\(paged)")
+        #expect(paged.contains { $0.hasSuffix("/volumes/detail") }, "\(paged)")
+        #expect(paged.contains { $0.hasSuffix("/flavors/detail") }, "\(paged)")
+        #expect(paged.contains { $0.hasSuffix("/v2/images") }, "\(paged)")
+        for resource in found {
+            if resource.kind == "compute" {
+                try await provider.deleteCompute(name: resource.name, providerID: resource.providerID)
+            } else {
+                try await provider.deleteVolume(name: resource.name, providerID: resource.providerID)
+            }
+        }
+        #expect(try Self.leftovers(bed) == [:])
+    }
+
     @Test("faults: 503s and 429s are retried, a server in ERROR says Nova's fault, a quota says which and by how much")
     func faults() async throws {
         let bed = try await OpenStackTestBed()

@@ -472,6 +472,37 @@ def find_flavor(flavor_id):
     return None
 
 
+PAGE_SIZE = {"compute": 1000, "volume": 1000, "image": 25}  # Nova and Cinder's max_limit, Glance's default
+
+
+def paginate(ctx, items, key, style="links"):
+    """A page of `items` (dicts with an "id", in the listing's order) as the services give it: `limit` (at most the
+    service's page size) items after `marker`; a full page links the next one — Nova and Cinder with `KEY_links`
+    (rel next, absolute), Glance with `next` (a /v2 path)."""
+    size = PAGE_SIZE[ctx.service]
+    try:
+        limit = min(int(ctx.first("limit", size)), size)
+    except ValueError:
+        raise HTTPError(400, "limit param must be an integer")
+    marker = ctx.first("marker")
+    if marker is not None:
+        ids = [item["id"] for item in items]
+        if marker not in ids:
+            raise HTTPError(400, f"marker [{marker}] not found")
+        items = items[ids.index(marker) + 1:]
+    page = items[:limit]
+    body = {key: page}
+    if page and len(page) == limit:
+        query = {k: v[0] for k, v in ctx.query.items() if k not in ("marker", "limit")}
+        query.update({"limit": str(limit), "marker": page[-1]["id"]})
+        if style == "glance":
+            body["next"] = "/v2/" + "/".join(ctx.rest) + "?" + urllib.parse.urlencode(query)
+        else:
+            body[key + "_links"] = [{"rel": "next",
+                                     "href": ctx.base + "/" + "/".join(ctx.rest) + "?" + urllib.parse.urlencode(query)}]
+    return body
+
+
 def nova_flavors(ctx, parts):
     if ctx.method != "GET":
         raise HTTPError(405, "The method specified is not allowed for this resource.")
@@ -482,7 +513,7 @@ def nova_flavors(ctx, parts):
             flavors = [f for f in flavors if f[3] >= int(ctx.first("minRam"))]
         if "minDisk" in ctx.query:
             flavors = [f for f in flavors if f[4] >= int(ctx.first("minDisk"))]
-        return 200, {"flavors": [flavor_view(ctx, f, detail) for f in flavors]}
+        return 200, paginate(ctx, [flavor_view(ctx, f, detail) for f in flavors], "flavors")
     flavor = find_flavor(parts[1])
     if flavor is None:
         raise HTTPError(404, f"Flavor {parts[1]} could not be found.")
@@ -985,7 +1016,7 @@ def nova_servers(ctx, parts):
         servers = sorted((s for s in sim.servers.values() if s["project_id"] == ctx.project),
                          key=lambda s: s["created"], reverse=True)
         servers = [s for s in servers if server_matches(ctx, s)]
-        return 200, {"servers": [server_view(ctx, s, len(parts) == 2) for s in servers]}
+        return 200, paginate(ctx, [server_view(ctx, s, len(parts) == 2) for s in servers], "servers")
     if parts == ["servers"] and ctx.method == "POST":
         return nova_create_server(ctx)
     server = find_server(ctx, parts[1])
@@ -1580,7 +1611,8 @@ def cinder_volumes(ctx, parts):
     if parts in (["volumes"], ["volumes", "detail"]) and ctx.method == "GET":
         volumes = sorted((v for v in sim.volumes.values() if v["project_id"] == ctx.project),
                          key=lambda v: v["created_at"], reverse=True)
-        return 200, {"volumes": [volume_view(ctx, v, len(parts) == 2) for v in volumes if volume_matches(ctx, v)]}
+        return 200, paginate(
+            ctx, [volume_view(ctx, v, len(parts) == 2) for v in volumes if volume_matches(ctx, v)], "volumes")
     if parts == ["volumes"] and ctx.method == "POST":
         body = ctx.json("volume")
         size = body.get("size")
@@ -1745,7 +1777,8 @@ def image_matches(ctx, image):
 def glance_images(ctx, parts):
     if parts == ["images"] and ctx.method == "GET":
         images = [public_view(i) for i in sim.images.values() if image_visible(ctx, i) and image_matches(ctx, i)]
-        return 200, {"images": images, "first": "/v2/images", "schema": "/v2/schemas/images"}
+        return 200, dict(paginate(ctx, images, "images", style="glance"), first="/v2/images",
+                         schema="/v2/schemas/images")
     if parts == ["images"] and ctx.method == "POST":
         body = ctx.json()
         image_id = body.pop("id", None) or new_id()
@@ -1988,7 +2021,8 @@ class Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
         root = f"http://{host}{self.prefix}/{service}"
         rest = parts[1:]
-        record = {"method": method, "path": path, "region": region, "interface": interface,
+        record = {"method": method, "path": path, "query": urllib.parse.urlencode(query, doseq=True),
+                  "region": region, "interface": interface,
                   "prefix": self.prefix, "service": service,
                   "openstack_api_version": ", ".join(self.headers.get_all("OpenStack-API-Version") or []),
                   "x_openstack_nova_api_version": self.headers.get("X-OpenStack-Nova-API-Version", "")}
@@ -2234,8 +2268,11 @@ def main():
     parser.add_argument("--node-dir", help="the node script's directory (its authorized_keys takes the keypairs)")
     parser.add_argument("--node-bridge", default="dctlos0")
     parser.add_argument("--node-subnet", default="10.233.0")
+    parser.add_argument("--page-size", type=int, help="the most items a list gives (Nova, Cinder 1000; Glance 25)")
     parser.add_argument("--block-devices", help="a directory: volumes become sparse files, attached as loop devices")
     args = parser.parse_args()
+    if args.page_size:
+        PAGE_SIZE.update({service: args.page_size for service in PAGE_SIZE})
     if args.node_script:
         Backing.node_script = ["bash", args.node_script, args.node_dir, args.node_bridge, args.node_subnet]
         Backing.node_dir = args.node_dir

@@ -322,10 +322,10 @@ public final class OpenStackProvider: Provider {
     }
 
     func flavors() async throws(ProviderError) -> [Flavor] {
-        let response = try await api.call(.compute, "GET", "/flavors/detail", what: "listing flavors")
+        let all = try await api.list(.compute, "/flavors/detail", key: "flavors", what: "listing flavors")
         let inline = try await api.minor(.compute) >= 61
         var result: [Flavor] = []
-        for flavor in response.body["flavors"].array {
+        for flavor in all {
             guard let id = flavor["id"].string else { continue }
             var specs = flavor["extra_specs"].object
             if !inline {
@@ -421,8 +421,8 @@ public final class OpenStackProvider: Provider {
     static func serverGroupName(_ deployment: String, _ group: String) -> String { "deployctl-\(deployment)-\(group)" }
 
     func serverGroups(named name: String) async throws(ProviderError) -> [JSON] {
-        let response = try await api.call(.compute, "GET", "/os-server-groups", what: "listing server groups")
-        return response.body["server_groups"].array.filter { $0["name"].string == name }
+        try await api.list(.compute, "/os-server-groups", key: "server_groups", what: "listing server groups")
+            .filter { $0["name"].string == name }
     }
 
     /// The deployment's server group for an anti-affinity policy (soft when not strict), made once.
@@ -556,8 +556,8 @@ public final class OpenStackProvider: Provider {
     }
 
     func floatingIPs(name: String) async throws(ProviderError) -> [JSON] {
-        let response = try await api.call(.network, "GET", "/floatingips", what: "listing floating IPs")
-        return response.body["floatingips"].array.filter { $0["description"].string == name }
+        try await api.list(.network, "/floatingips", key: "floatingips", what: "listing floating IPs")
+            .filter { $0["description"].string == name }
     }
 
     func floatingNetwork() async throws(ProviderError) -> String {
@@ -682,9 +682,7 @@ extension OpenStackProvider {
                         part: "quota", ok: true,
                         detail: "cores \(used) of \(cores), instances \(running) of \(instances) in use"))
             }
-            let images = try await api.call(.image, "GET", "/images?status=active", what: "listing images").body[
-                "images"
-            ].array
+            let images = try await api.list(.image, "/images?status=active", key: "images", what: "listing images")
             results.append(
                 CheckResult(
                     part: "images", ok: !images.isEmpty,

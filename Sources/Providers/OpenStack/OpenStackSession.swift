@@ -217,6 +217,40 @@ final class OpenStackSession: Sendable {
 
     // MARK: Calls
 
+    /// Every item of a list, page after page: Nova, Cinder and Neutron link the next page in `KEY_links` (rel
+    /// "next"), Glance in `next`. Nova and Cinder give at most 1000 items a page by default and Glance 25, so a
+    /// project with more servers, volumes or images than that is read whole. A link off the service's endpoint is
+    /// not followed.
+    func list(
+        _ service: OpenStackService, _ path: String, key: String, what: String
+    ) async throws(ProviderError) -> [JSON] {
+        var items: [JSON] = []
+        var next: String? = path
+        var seen: Set<String> = []
+        while let current = next, seen.insert(current).inserted {
+            let body = try await call(service, "GET", current, what: what).body
+            let page = body[key].array
+            items += page
+            guard !page.isEmpty else { break }
+            let link =
+                body["\(key)_links"].array.first { $0["rel"].string == "next" }?["href"].string ?? body["next"].string
+            next = nil
+            if let link { next = try await relative(link, service: service) }
+        }
+        return items
+    }
+
+    /// A next-page link as a path under the service's endpoint: an absolute URL must start with the endpoint;
+    /// a path (Glance's `/v2/images?marker=…`) is taken after the endpoint's version segment.
+    func relative(_ href: String, service: OpenStackService) async throws(ProviderError) -> String {
+        let base = try endpoint(service, token: try await token())
+        if href.hasPrefix(base) { return String(href.dropFirst(base.count)) }
+        if href.hasPrefix("/"), let version = base.split(separator: "/").last, href.hasPrefix("/\(version)/") {
+            return String(href.dropFirst(version.count + 1))
+        }
+        throw fail("openstack-request", "\(service.displayName) linked a next page off its endpoint: \(href)")
+    }
+
     /// Calls a service. `expect` are the statuses that are answers (404 among them where absence is an answer);
     /// anything else becomes an error naming `what`. A POST is not idempotent: it is tried again only after a 429
     /// (refused before it was acted on); after a dropped connection, a 5xx or a 409 the caller must look for what

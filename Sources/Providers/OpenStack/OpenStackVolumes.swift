@@ -328,8 +328,8 @@ extension OpenStackProvider {
 
     func taggedServers() async throws(ProviderError) -> [JSON] {
         let filter = try await api.minor(.compute) >= 52 ? "?tags=\(Self.tag)" : ""
-        let response = try await api.call(.compute, "GET", "/servers/detail\(filter)", what: "listing servers")
-        return response.body["servers"].array.filter { $0["metadata"]["deployctl_name"].string != nil }
+        return try await api.list(.compute, "/servers/detail\(filter)", key: "servers", what: "listing servers")
+            .filter { $0["metadata"]["deployctl_name"].string != nil }
     }
 
     public func resources(deployment: String) async throws(ProviderError) -> [TaggedResource] {
@@ -352,9 +352,10 @@ extension OpenStackProvider {
         }
         // A node whose server was never made (or is gone) may still have its security group, keypair or floating IP:
         // its group's description names the deployment, and deleting the node by name removes them all.
-        let groups = try await api.call(.network, "GET", "/security-groups", what: "listing security groups")
+        let groups = try await api.list(
+            .network, "/security-groups", key: "security_groups", what: "listing security groups")
         let prefix = "deployctl deployment=\(deployment) instance="
-        for group in groups.body["security_groups"].array {
+        for group in groups {
             guard let description = group["description"].string, description.hasPrefix(prefix),
                 let name = group["name"].string, !names.contains(name)
             else { continue }
@@ -362,8 +363,8 @@ extension OpenStackProvider {
             let instance = description.dropFirst(prefix.count).split(separator: " ").first.map(String.init) ?? ""
             found.append(TaggedResource(kind: "compute", name: name, providerID: "", instance: instance))
         }
-        let volumes = try await api.call(.volume, "GET", "/volumes/detail", what: "listing volumes")
-        for volume in volumes.body["volumes"].array
+        let volumes = try await api.list(.volume, "/volumes/detail", key: "volumes", what: "listing volumes")
+        for volume in volumes
         where volume["metadata"]["deployctl_deployment"].string == deployment {
             guard let id = volume["id"].string, let name = volume["metadata"]["deployctl_name"].string else { continue }
             found.append(
