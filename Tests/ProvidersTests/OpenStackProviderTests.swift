@@ -96,12 +96,20 @@ struct OpenStackProviderTests {
         let keys = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: keys) }
         let provider = Self.provider(bed, keys: keys)
+        // Eight callers at once (nodes made in parallel) share one authentication.
+        let values = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<8 { group.addTask { try await provider.api.token().value } }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(values.count == 1)
+        #expect(await provider.api.authentications() == 1)
         let first = try await provider.api.token()
         #expect(try await provider.api.token().value == first.value)
         // Within the last tenth of its life the token is replaced, and calls go on working.
         try await Task.sleep(for: .seconds(11.5))
         let second = try await provider.api.token()
         #expect(second.value != first.value)
+        #expect(await provider.api.authentications() == 2)
         #expect(!(try await provider.flavors()).isEmpty)
     }
 

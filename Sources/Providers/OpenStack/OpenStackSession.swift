@@ -89,16 +89,23 @@ final class OpenStackSession: Sendable {
 
     /// The current token, fetched anew when there is none or it expires within the margin (a tenth of its life,
     /// at most five minutes).
+    /// Callers that need a new token at the same time (nodes made in parallel) share one authentication.
     func token(forceNew: Bool = false) async throws(ProviderError) -> KeystoneToken {
-        if !forceNew, let token = await state.current() {
-            let margin = min(300, token.expires.timeIntervalSince(token.issued) / 10)
-            if token.expires.timeIntervalSinceNow > margin { return token }
+        let current = await state.current()
+        if !forceNew, let current, current.usable { return current }
+        do {
+            return try await state.renew(replacing: forceNew ? current?.value : nil) { [self] in
+                try await self.authenticate()
+            }
+        } catch let error as ProviderError {
+            throw error
+        } catch {
+            throw fail("openstack-auth", "authentication was interrupted (\(error))")
         }
-        let generation = await state.generation
-        let token = try await authenticate()
-        await state.store(token, ifGeneration: generation)
-        return token
     }
+
+    /// How many times this session has authenticated (for tests).
+    func authentications() async -> Int { await state.authentications }
 
     private func authenticate() async throws(ProviderError) -> KeystoneToken {
         let identity: JSON
@@ -479,14 +486,32 @@ final class OpenStackSession: Sendable {
 /// The token, behind an actor so that concurrent callers share one.
 private actor TokenState {
     var token: KeystoneToken?
-    var generation = 0
+    var inFlight: Task<KeystoneToken, any Error>?
+    var authentications = 0
 
     func current() -> KeystoneToken? { token }
 
-    func store(_ new: KeystoneToken, ifGeneration expected: Int) {
-        guard expected == generation || token == nil || new.expires > token!.expires else { return }
+    /// A new token, fetched once however many callers ask at the same time. `replacing` is the token a caller saw
+    /// refused (a 401): if another caller has replaced it meanwhile, the new one is the answer.
+    func renew(
+        replacing stale: String?, _ authenticate: @escaping @Sendable () async throws -> KeystoneToken
+    ) async throws -> KeystoneToken {
+        if let inFlight { return try await inFlight.value }
+        if let token, token.usable, stale == nil || token.value != stale { return token }
+        let task = Task { try await authenticate() }
+        inFlight = task
+        defer { inFlight = nil }
+        let new = try await task.value
         token = new
-        generation += 1
+        authentications += 1
+        return new
+    }
+}
+
+extension KeystoneToken {
+    /// Not within the last tenth of its life (at most five minutes before it expires).
+    var usable: Bool {
+        expires.timeIntervalSinceNow > min(300, expires.timeIntervalSince(issued) / 10)
     }
 }
 
