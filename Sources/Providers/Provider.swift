@@ -23,6 +23,9 @@ public struct ComputeRequest: Sendable, Equatable {
     public var isPublic: Bool
     /// First-boot configuration (cloud-init user data) for clouds.
     public var userData: String?
+    /// Existing networks (names or ids) the node has a port on, the first one its address; empty: the provider's
+    /// network. From the template's `tosca.nodes.network.Port` nodes bound to the node, in their `order`.
+    public var networks: [String] = []
     /// A placement group the node belongs to (an anti-affinity policy's name) and whether it is strict.
     public var antiAffinityGroup: String?
     public var strictAntiAffinity: Bool = true

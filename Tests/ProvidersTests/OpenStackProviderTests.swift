@@ -199,6 +199,35 @@ struct OpenStackProviderTests {
         #expect(try Self.leftovers(bed) == [:])
     }
 
+    @Test("ports on networks by name: the first network gives the address; an unknown or ambiguous one makes nothing")
+    func networksByName() async throws {
+        let bed = try await OpenStackTestBed(simulatorArguments: ["--extra-network", "storage=10.0.1.0/24"])
+        let keys = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let provider = Self.provider(bed, keys: keys) { $0.network = "private" }
+        var request = ComputeRequest(deployment: "os-n", instance: "n[0]", name: "dctl-os-n-n-0-compute")
+        request.networks = ["storage", "private"]
+        let made = try await provider.createCompute(request)
+        #expect(made.privateAddress.hasPrefix("10.0.1."), "\(made)")
+        let server = try #require(try bed.state()["servers"]?.first)
+        let addresses = server["addresses"] as? [String: Any] ?? [:]
+        #expect(Set(addresses.keys) == ["storage", "private"], "\(server)")
+        #expect(try bed.count("ports") == 2)
+
+        var lost = ComputeRequest(deployment: "os-n", instance: "lost[0]", name: "dctl-os-n-lost-0-compute")
+        lost.networks = ["storage", "no-such-net"]
+        let error = await #expect(throws: ProviderError.self) { try await provider.createCompute(lost) }
+        #expect(error?.code == "unknown-network")
+        #expect(
+            error?.message.contains("lost[0] has a port on network 'no-such-net'") == true,
+            "\(String(describing: error))")
+        #expect(error?.message.contains("private, public, storage") == true)
+        #expect(try bed.count("servers") == 1 && bed.count("keypairs") == 1 && bed.count("security_groups") == 1)
+        try await provider.deleteCompute(name: request.name, providerID: made.providerID)
+        try await provider.deleteCompute(name: lost.name, providerID: nil)
+        #expect(try Self.leftovers(bed) == [:])
+    }
+
     @Test("faults: 503s and 429s are retried, a server in ERROR says Nova's fault, a quota says which and by how much")
     func faults() async throws {
         let bed = try await OpenStackTestBed()

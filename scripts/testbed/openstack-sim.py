@@ -2236,12 +2236,13 @@ def ctx_version_header(handler):
 def region_state(self):
     """Every resource the tests made in one region, by kind (not the preloaded ones, nor default security
     groups)."""
+    CURRENT.sim = self  # server_addresses reads this region's ports
     def servers():
         return [{"id": s["id"], "name": s["name"], "status": s["status"], "task_state": s["task_state"],
                  "project_id": s["project_id"], "host": s["_host"] or "", "key_name": s["key_name"],
                  "tags": list(s["tags"]), "metadata": dict(s["metadata"]), "user_data": s["user_data"],
                  "flavor_id": s["flavor_id"], "image_id": s["image_id"], "fault": s.get("fault"),
-                 "prefix": s["_prefix"]} for s in self.servers.values()]
+                 "prefix": s["_prefix"], "addresses": server_addresses(s)} for s in self.servers.values()]
     return {
         "servers": servers(),
         "ports": [public_view(p) for p in self.ports.values()],
@@ -2268,6 +2269,8 @@ def main():
     parser.add_argument("--node-dir", help="the node script's directory (its authorized_keys takes the keypairs)")
     parser.add_argument("--node-bridge", default="dctlos0")
     parser.add_argument("--node-subnet", default="10.233.0")
+    parser.add_argument("--extra-network", action="append", default=[], metavar="NAME=CIDR",
+                        help="another shared project network with one subnet, e.g. storage=10.0.1.0/24")
     parser.add_argument("--page-size", type=int, help="the most items a list gives (Nova, Cinder 1000; Glance 25)")
     parser.add_argument("--block-devices", help="a directory: volumes become sparse files, attached as loop devices")
     args = parser.parse_args()
@@ -2288,6 +2291,13 @@ def main():
     # RegionOne owns the host pool; RegionTwo's servers take addresses of its private network.
     SIMS["RegionOne"] = Sim("RegionOne", args.keystone, hosts, args.authorized_keys, args.build_seconds)
     SIMS["RegionTwo"] = Sim("RegionTwo", args.keystone, None, None, args.build_seconds)
+    for index, spec in enumerate(args.extra_network):
+        name, _, cidr = spec.partition("=")
+        net_id, subnet_id = f"5f1e0b9a-0000-4000-8000-0000000001{index:02d}", f"5f1e0b9a-0000-4000-8000-0000000002{index:02d}"
+        for one in SIMS.values():
+            one.networks[net_id] = one.network(net_id, name, False, subnet_id)
+            one.subnets[subnet_id] = one.subnet(subnet_id, name + "-subnet", net_id, cidr)
+            one.next_ip[net_id] = 10
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)

@@ -311,6 +311,7 @@ public struct Deployer: Sendable {
             image: Self.text(os?["image"]), osDistribution: Self.text(os?["distribution"]),
             osVersion: Self.text(os?["version"]), flavor: Self.text(host?["instance_type"]),
             ports: Array(Set(ports)).sorted(), isPublic: isPublic, userData: userData)
+        request.networks = Self.networks(of: node, in: plan)
         for policy in plan.policies {
             guard case .string("deployctl.policies.AntiAffinity")? = policy["type"],
                 case .array(let targets)? = policy["targets"], targets.contains(.string(node)),
@@ -327,6 +328,32 @@ public struct Deployer: Sendable {
             if let address = compute.publicAddress { detail["public_address"] = address }
             return (compute.providerID, detail)
         }
+    }
+
+    /// The networks of a Compute node's ports: each `tosca.nodes.network.Port` bound to it (`binding`), in its
+    /// `order`, names the network of the `tosca.nodes.network.Network` it links to (`network_name`, else
+    /// `network_id`, else that node's name).
+    static func networks(of node: String, in plan: Plan) -> [String] {
+        let byName = Dictionary(plan.nodes.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
+        func isA(_ value: JSONValue?, _ type: String) -> Bool {
+            if case .array(let types)? = value?["types"] { return types.contains(.string(type)) }
+            return false
+        }
+        func target(_ value: JSONValue, _ requirement: String) -> String? {
+            guard case .array(let requirements)? = value["requirements"] else { return nil }
+            for entry in requirements where entry["name"] == .string(requirement) {
+                if case .string(let name)? = entry["node"] { return name }
+            }
+            return nil
+        }
+        var found: [(order: Int, port: String, network: String)] = []
+        for (name, port) in plan.nodes where isA(port, "tosca.nodes.network.Port") && target(port, "binding") == node {
+            guard let linked = target(port, "link") else { continue }
+            let properties = byName[linked]?["properties"]
+            let network = text(properties?["network_name"]) ?? text(properties?["network_id"]) ?? linked
+            found.append((port["properties"]?["order"].flatMap(Self.int) ?? 0, name, network))
+        }
+        return found.sorted { ($0.order, $0.port) < ($1.order, $1.port) }.map(\.network)
     }
 
     /// The node's cloud-init user data: the artifact named `user_data`, or of type `deployctl.artifacts.CloudInit`

@@ -59,7 +59,7 @@ public final class OpenStackProvider: Provider {
             }
             let flavor = try await chooseFlavor(request)
             let image = try await chooseImage(request)
-            let network = try await chooseNetwork()
+            let networks = try await chooseNetworks(request)
             if request.isPublic { _ = try await floatingNetwork() }
             // Record-before-create on this side too: the security group (described with the deployment) comes
             // before the server, so that `resources` finds the node from it whatever happens next.
@@ -70,7 +70,7 @@ public final class OpenStackProvider: Provider {
                 "flavorRef": .string(flavor.id),
                 "imageRef": .string(image),
                 "key_name": .string(request.name),
-                "networks": [["uuid": .string(network)]],
+                "networks": .array(networks.map { ["uuid": .string($0.id)] }),
                 "security_groups": [["name": .string(group)]],
                 "metadata": .object(Self.metadata(request).mapValues(JSON.string)),
             ]
@@ -105,7 +105,12 @@ public final class OpenStackProvider: Provider {
             publicAddress = try await ensureFloatingIP(serverID: id, name: request.name)
             current = try await getServer(id) ?? current
         }
-        guard let privateAddress = Self.addresses(current, type: "fixed").first else {
+        // The node's address is its first network's (the template's first port, or the provider's network).
+        let first = try await chooseNetworks(request).first?.name
+        guard
+            let privateAddress = Self.addresses(current, type: "fixed", network: first).first
+                ?? Self.addresses(current, type: "fixed").first
+        else {
             throw fail("openstack-request", "server \(request.name) is ACTIVE but has no fixed address")
         }
         let reach = config.sshVia == "private" ? privateAddress : (publicAddress ?? privateAddress)
@@ -206,8 +211,8 @@ public final class OpenStackProvider: Provider {
         return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
     }
 
-    static func addresses(_ server: JSON, type: String) -> [String] {
-        server["addresses"].object.keys.sorted().flatMap { network in
+    static func addresses(_ server: JSON, type: String, network wanted: String? = nil) -> [String] {
+        server["addresses"].object.keys.sorted().filter { wanted == nil || $0 == wanted }.flatMap { network in
             server["addresses"][network].array.compactMap { address -> String? in
                 guard address["OS-EXT-IPS:type"].string ?? "fixed" == type, address["version"].int ?? 4 == 4 else {
                     return nil
@@ -396,9 +401,35 @@ public final class OpenStackProvider: Provider {
                 + "`image:` for the provider")
     }
 
+    /// The networks a node joins (id and name): the template's ports' networks by name or id, else the
+    /// provider's network. An unknown network is an error before anything is made.
+    func chooseNetworks(_ request: ComputeRequest) async throws(ProviderError) -> [(id: String, name: String)] {
+        guard !request.networks.isEmpty else {
+            let id = try await chooseNetwork()
+            let all = try await api.list(.network, "/networks", key: "networks", what: "listing networks")
+            return [(id, all.first { $0["id"].string == id }?["name"].string ?? id)]
+        }
+        let all = try await api.list(.network, "/networks", key: "networks", what: "listing networks")
+        var chosen: [(id: String, name: String)] = []
+        for wanted in request.networks {
+            let matches = all.filter { $0["name"].string == wanted || $0["id"].string == wanted }
+            guard matches.count == 1, let id = matches[0]["id"].string else {
+                let known = all.compactMap { $0["name"].string }.sorted().joined(separator: ", ")
+                throw fail(
+                    "unknown-network",
+                    matches.isEmpty
+                        ? "\(request.instance) has a port on network '\(wanted)', which the project does not have "
+                            + "(it has: \(known))"
+                        : "\(request.instance) has a port on network '\(wanted)': \(matches.count) networks have that "
+                            + "name; give its id")
+            }
+            chosen.append((id, matches[0]["name"].string ?? id))
+        }
+        return chosen
+    }
+
     func chooseNetwork() async throws(ProviderError) -> String {
-        let response = try await api.call(.network, "GET", "/networks", what: "listing networks")
-        let networks = response.body["networks"].array
+        let networks = try await api.list(.network, "/networks", key: "networks", what: "listing networks")
         if let wanted = config.network {
             guard
                 let id = networks.first(where: { $0["name"].string == wanted || $0["id"].string == wanted })?["id"]
