@@ -83,12 +83,35 @@ public struct ElasticSettings: Sendable, Equatable {
     public var spareSlots: Int = 0
     /// Idle times of particular pools (by name), overriding `idleTime`.
     public var poolIdleTimes: [String: Double] = [:]
+    /// Seconds a node of a pool without GPUs stays idle when it is exposed: other nodes of its pool run jobs and
+    /// no node of another pool that is up has room for a whole node of its pool, so a peak of its job stream would
+    /// wait for a boot once it is gone. Nil: the idle time (no longer hold). Never shorter than the pool's idle
+    /// time.
+    public var exposedIdleTime: Double?
+    /// Exposed idle times of particular pools (by name), overriding `exposedIdleTime` (GPU pools included).
+    public var poolExposedIdleTimes: [String: Double] = [:]
 
     public func idleTime(of pool: PoolSpec) -> Double { poolIdleTimes[pool.name] ?? idleTime }
 
-    public init(idleTime: Double = 600, maxConcurrentBoots: Int = 2, spareSlots: Int = 0) {
+    /// A pool's exposed idle time: its own, else (for a pool without GPUs) `exposedIdleTime`, at least its idle
+    /// time. A GPU pool's jobs never fit another pool, so it would always be exposed: it keeps its idle time
+    /// unless given its own.
+    public func exposedIdleTime(of pool: PoolSpec) -> Double {
+        let idle = idleTime(of: pool)
+        let exposed = poolExposedIdleTimes[pool.name] ?? (pool.hasGPUs ? idle : exposedIdleTime ?? idle)
+        return max(idle, exposed)
+    }
+
+    public init(
+        idleTime: Double = 600, maxConcurrentBoots: Int = 2, spareSlots: Int = 0, exposedIdleTime: Double? = nil
+    ) {
         self.idleTime = idleTime
         self.maxConcurrentBoots = maxConcurrentBoots
         self.spareSlots = spareSlots
+        self.exposedIdleTime = exposedIdleTime
     }
+
+    /// The exposed idle time `elastic run` and `elastic simulate` use unless told otherwise (the ElasticPool
+    /// policy's `exposed_idle_timeout` default): 25 min.
+    public static let defaultExposedIdleTime = 1500.0
 }

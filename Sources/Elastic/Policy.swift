@@ -87,7 +87,9 @@ public protocol ElasticPolicy: Sendable {
 /// deployctl's policy: event-driven; packs the waiting jobs first into what is free or booting, then into the
 /// fewest new nodes (first-fit decreasing by GPUs, CPUs and memory), a GPU job only into a GPU pool and a CPU job
 /// into a CPU pool while one exists; at most `maxConcurrentBoots` booting per pool; keeps `spareSlots` free CPUs
-/// warm and each pool at its minimum; powers off nodes idle for their pool's idle time, never one that runs a job.
+/// warm and each pool at its minimum; powers off nodes idle for their pool's idle time, never one that runs a job,
+/// and holds an exposed node (others of its pool run jobs, and no node of another pool that is up has room for a
+/// whole node of its pool) for the longer exposed idle time.
 public struct DeployctlPolicy: ElasticPolicy {
     public var settings: ElasticSettings
     public let name = "deployctl"
@@ -108,6 +110,23 @@ public struct DeployctlPolicy: ElasticPolicy {
             let b = pools[$1].node
             return (a.gpus, a.cpus, a.memoryMB, $0) < (b.gpus, b.cpus, b.memoryMB, $1)
         }
+    }
+
+    /// Whether a peak of `node`'s pool's jobs would not wait for a boot once it is gone: no other node of its pool
+    /// runs a job (there is no stream to peak, the pool is in a lull), or nodes of other pools that are up (and not
+    /// being powered off) have room, together, for a whole node of its pool in CPUs and memory (the scheduler puts
+    /// a job on any node with room, so the peak runs there).
+    static func sheltered(_ node: ClusterView.Node, in view: ClusterView, leaving powerOff: [Int]) -> Bool {
+        if !view.nodes.contains(where: { $0.pool == node.pool && $0.id != node.id && $0.runningJobs > 0 }) {
+            return true
+        }
+        let size = view.pools[node.pool].node
+        var room = Resources.zero
+        for other in view.nodes
+        where other.pool != node.pool && other.state == .up && !powerOff.contains(other.id) {
+            room = room + Resources(cpus: other.free.cpus, memoryMB: other.free.memoryMB)
+        }
+        return Resources(cpus: size.cpus, memoryMB: size.memoryMB).fits(in: room)
     }
 
     public mutating func decide(_ view: ClusterView) -> Decision {
@@ -164,6 +183,13 @@ public struct DeployctlPolicy: ElasticPolicy {
                 view.now - since >= settings.idleTime(of: view.pools[node.pool]), !placedSomewhere.contains(index),
                 opened[node.pool, default: 0] == 0
             else { continue }
+            // An exposed node (its pool's overflow has nowhere else to run) is held for the longer exposed idle
+            // time: a peak of a job stream that finds every node of the pool full would wait for a boot.
+            if view.now - since < settings.exposedIdleTime(of: view.pools[node.pool]),
+                !Self.sheltered(node, in: view, leaving: decision.powerOff)
+            {
+                continue
+            }
             let spec = view.pools[node.pool]
             guard remaining[node.pool, default: 0] > spec.minNodes else { continue }
             if settings.spareSlots > 0 {

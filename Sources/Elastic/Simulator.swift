@@ -208,6 +208,8 @@ public struct Metrics: Sendable, Equatable {
         public var jobs: Int
         public var mean: Double
         public var p95: Double
+        /// Jobs that waited at all (a p95 of 0 needs at most 5 % of them).
+        public var waited: Int = 0
     }
 
     public var policy: String
@@ -232,7 +234,7 @@ public struct Metrics: Sendable, Equatable {
             let mean = values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
             let p95 =
                 values.isEmpty ? 0 : values[min(values.count - 1, Int((Double(values.count) * 0.95).rounded(.up)) - 1)]
-            groups[kind] = Waits(jobs: members.count, mean: mean, p95: p95)
+            groups[kind] = Waits(jobs: members.count, mean: mean, p95: p95, waited: values.count { $0 > 0 })
         }
         let granularity = max(parameters.billing, 1e-9)
         let charged = nodes.reduce(0.0) { total, node in

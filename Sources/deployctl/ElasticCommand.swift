@@ -60,6 +60,14 @@ struct Simulate: ParsableCommand {
         help: "deployctl policy: idle time before a node is powered off, for every pool (10m) or one (POOL=2m).")
     var idleTimes: [String] = []
 
+    @Option(
+        name: .customLong("exposed-idle-time"),
+        help: """
+            deployctl policy: idle time of a node no node of another pool could stand in for, for every pool \
+            without GPUs (25m; an --idle-time for every pool sets it too) or one (POOL=15m).
+            """)
+    var exposedIdleTimes: [String] = []
+
     @Option(name: .customLong("max-boots"), help: "deployctl policy: nodes booting at once per pool.")
     var maxBoots: Int = 2
 
@@ -157,8 +165,10 @@ struct Simulate: ParsableCommand {
         guard (0...1).contains(bootFailure) else {
             throw ValidationError("--boot-failure is a probability from 0 to 1, not \(bootFailure)")
         }
-        var settings = ElasticSettings(maxConcurrentBoots: maxBoots, spareSlots: spareSlots)
-        try Self.apply(idleTimes: idleTimes, to: &settings, pools: pools)
+        var settings = ElasticSettings(
+            maxConcurrentBoots: maxBoots, spareSlots: spareSlots,
+            exposedIdleTime: ElasticSettings.defaultExposedIdleTime)
+        try Self.apply(idleTimes: idleTimes, exposedIdleTimes: exposedIdleTimes, to: &settings, pools: pools)
         let workloads = workload.split(separator: ",").map(String.init)
         guard !workloads.isEmpty else { throw ValidationError("--workload names no trace") }
         if writeTrace != nil && workloads.count > 1 {
@@ -227,20 +237,34 @@ struct Simulate: ParsableCommand {
         return (results, bound)
     }
 
-    /// `--idle-time 10m` (every pool) and `--idle-time POOL=2m` (one pool) into `settings`.
-    static func apply(idleTimes: [String], to settings: inout ElasticSettings, pools: [PoolSpec]) throws {
-        for entry in idleTimes {
-            if let equals = entry.firstIndex(of: "=") {
-                let pool = String(entry[..<equals])
-                guard pools.contains(where: { $0.name == pool }) else {
-                    throw ValidationError(
-                        "--idle-time \(entry): there is no pool '\(pool)'; the pools are "
-                            + pools.map(\.name).joined(separator: ", "))
-                }
-                settings.poolIdleTimes[pool] = try seconds(String(entry[entry.index(after: equals)...]), "--idle-time")
-            } else {
-                settings.idleTime = try seconds(entry, "--idle-time")
+    /// `--idle-time 10m` (every pool) and `--idle-time POOL=2m` (one pool), and the same for
+    /// `--exposed-idle-time`, into `settings`. An idle time for every pool without an exposed idle time for every
+    /// pool sets both: `--idle-time 20s` means nodes go after 20 s.
+    static func apply(
+        idleTimes: [String], exposedIdleTimes: [String] = [], to settings: inout ElasticSettings, pools: [PoolSpec]
+    ) throws {
+        func parse(_ entry: String, _ option: String) throws -> (pool: String?, seconds: Double) {
+            guard let equals = entry.firstIndex(of: "=") else { return (nil, try seconds(entry, option)) }
+            let pool = String(entry[..<equals])
+            guard pools.contains(where: { $0.name == pool }) else {
+                throw ValidationError(
+                    "\(option) \(entry): there is no pool '\(pool)'; the pools are "
+                        + pools.map(\.name).joined(separator: ", "))
             }
+            return (pool, try seconds(String(entry[entry.index(after: equals)...]), option))
+        }
+        var everyPool: Double?
+        for entry in idleTimes {
+            let (pool, value) = try parse(entry, "--idle-time")
+            if let pool { settings.poolIdleTimes[pool] = value } else { everyPool = value }
+        }
+        if let everyPool {
+            settings.idleTime = everyPool
+            settings.exposedIdleTime = everyPool
+        }
+        for entry in exposedIdleTimes {
+            let (pool, value) = try parse(entry, "--exposed-idle-time")
+            if let pool { settings.poolExposedIdleTimes[pool] = value } else { settings.exposedIdleTime = value }
         }
     }
 
@@ -337,7 +361,9 @@ struct Simulate: ParsableCommand {
         var records: [[String: Any]] = results.map { metrics in
             [
                 "policy": metrics.policy,
-                "waits": metrics.waits.mapValues { ["jobs": $0.jobs, "mean_s": $0.mean, "p95_s": $0.p95] },
+                "waits": metrics.waits.mapValues {
+                    ["jobs": $0.jobs, "mean_s": $0.mean, "p95_s": $0.p95, "waited": $0.waited]
+                },
                 "node_hours": metrics.nodeHours, "idle_node_hours": metrics.idleNodeHours,
                 "boots": metrics.bootEvents, "thrash": metrics.thrash, "sla_violations": metrics.slaViolations,
                 "refused_power_offs": metrics.refusedPowerOffs, "unfinished": metrics.unfinished,

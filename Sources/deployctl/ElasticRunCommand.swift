@@ -14,12 +14,15 @@ struct ElasticRun: AsyncParsableCommand {
         discussion: """
             The pools are the nodes an ElasticPool policy of the template targets (else every scalable Compute \
             node hosting a SLURM worker), with their host capability and min/max instances; the policy's \
-            idle_timeout, max_concurrent_boots and spare_slots are the settings, which the options override.
+            idle_timeout, exposed_idle_timeout, max_concurrent_boots and spare_slots are the settings, which the \
+            options override.
 
             Every --period the controller reads `squeue --json` and `sinfo --json` on the SLURM controller's host \
             (over SSH, as `deployctl ssh` does), and runs the same policy as `elastic simulate`: waiting jobs \
             are packed into free room, then into the fewest new nodes of a fitting pool (a GPU job only into a \
-            GPU pool); a node idle for its pool's idle time is drained, checked again for jobs, and removed. \
+            GPU pool); a node idle for its pool's idle time is drained, checked again for jobs, and removed \
+            (one whose pool's jobs would find no room on other pools' nodes that are up after its exposed idle \
+            time). \
             Power-ons and removals go through the same path as `deployctl scale`, one deployment change at a \
             time, so every node is in the ledger. A node that has not registered --register-timeout after it was \
             asked for is removed and asked for again.
@@ -35,6 +38,13 @@ struct ElasticRun: AsyncParsableCommand {
         name: .customLong("idle-time"),
         help: "Idle time before a node is removed, for every pool (10m) or one (POOL=2m).")
     var idleTimes: [String] = []
+    @Option(
+        name: .customLong("exposed-idle-time"),
+        help: """
+            Idle time of a node no node of another pool could stand in for, for every pool without GPUs (25m; an \
+            --idle-time for every pool sets it too) or one (POOL=15m).
+            """)
+    var exposedIdleTimes: [String] = []
     @Option(name: .customLong("max-boots"), help: "Nodes booting at once per pool.") var maxBoots: Int?
     @Option(name: .customLong("spare-slots"), help: "Free CPU slots kept warm per pool.") var spareSlots: Int?
     @Option(name: .customLong("register-timeout"), help: "How long a new node may take to join the queue.")
@@ -60,7 +70,9 @@ struct ElasticRun: AsyncParsableCommand {
         }
         var settings = layout.settings
         do {
-            try Simulate.apply(idleTimes: idleTimes, to: &settings, pools: layout.pools.map(\.spec))
+            try Simulate.apply(
+                idleTimes: idleTimes, exposedIdleTimes: exposedIdleTimes, to: &settings,
+                pools: layout.pools.map(\.spec))
         } catch {
             writeError("error: \(error)")
             throw ExitCode(2)
@@ -155,7 +167,7 @@ struct ElasticLayout {
         }
         controllerNode = controller
         var targets: [String] = []
-        settings = ElasticSettings()
+        settings = ElasticSettings(exposedIdleTime: ElasticSettings.defaultExposedIdleTime)
         for policy in plan.policies {
             guard case .string("deployctl.policies.ElasticPool")? = policy["type"] else { continue }
             if case .array(let list)? = policy["targets"] {
@@ -163,6 +175,11 @@ struct ElasticLayout {
             }
             if case .string(let text)? = policy["properties"]?["idle_timeout"], let value = scalarUnitSeconds(text) {
                 settings.idleTime = value
+            }
+            if case .string(let text)? = policy["properties"]?["exposed_idle_timeout"],
+                let value = scalarUnitSeconds(text)
+            {
+                settings.exposedIdleTime = value
             }
             if case .int(let value)? = policy["properties"]?["max_concurrent_boots"] {
                 settings.maxConcurrentBoots = value

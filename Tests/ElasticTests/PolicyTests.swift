@@ -87,6 +87,51 @@ struct DeployctlPolicyTests {
         #expect(policy.decide(view(600)).powerOff == [0, 1])
     }
 
+    @Test(
+        "an exposed CPU node is held for the exposed idle time; one in a lull of its pool, one whose jobs fit on another pool's nodes, and a GPU node go after the idle time"
+    )
+    func exposedIdleTime() {
+        var policy = DeployctlPolicy(settings: ElasticSettings(idleTime: 600, exposedIdleTime: 1500))
+        let idleCPU = node(0, pool: 0, free: cpuPool.node, idleSince: 0)
+        let busyCPU = node(2, pool: 0, free: Resources(cpus: 2, memoryMB: 20_480), jobs: 3)
+        // Its pool runs jobs and no other pool's node could take a peak of them: it stays until 25 min.
+        let exposed = { (now: Double) in
+            ClusterView(now: now, pools: [cpuPool, gpuPool], nodes: [idleCPU, busyCPU], pending: [])
+        }
+        #expect(policy.decide(exposed(600)).powerOff.isEmpty)
+        #expect(policy.decide(exposed(1499)).powerOff.isEmpty)
+        #expect(policy.decide(exposed(1500)).powerOff == [0])
+        // A lull: no node of its pool runs a job, there is no stream to peak; it goes at 10 min.
+        let lull = ClusterView(now: 600, pools: [cpuPool, gpuPool], nodes: [idleCPU], pending: [])
+        #expect(policy.decide(lull).powerOff == [0])
+        // A busy GPU node with 12 free CPUs and 48 GB: room for a whole CPU node, so the CPU node goes at 10 min.
+        let busyGPU = node(1, pool: 1, free: Resources(cpus: 12, memoryMB: 49_152), jobs: 1)
+        let sheltered = ClusterView(
+            now: 600, pools: [cpuPool, gpuPool], nodes: [idleCPU, busyCPU, busyGPU], pending: [])
+        #expect(policy.decide(sheltered).powerOff == [0])
+        // Room for less than a whole CPU node (4 CPUs free) does not shelter it.
+        let small = node(1, pool: 1, free: Resources(cpus: 4, memoryMB: 49_152), jobs: 1)
+        let partly = ClusterView(now: 600, pools: [cpuPool, gpuPool], nodes: [idleCPU, busyCPU, small], pending: [])
+        #expect(policy.decide(partly).powerOff.isEmpty)
+        // A GPU node powered off in the same decision shelters nothing.
+        let idleGPU = node(1, pool: 1, free: gpuPool.node, idleSince: 0)
+        let both = ClusterView(now: 600, pools: [cpuPool, gpuPool], nodes: [idleGPU, idleCPU, busyCPU], pending: [])
+        #expect(policy.decide(both).powerOff == [1])
+        // GPU pools keep their idle time (their jobs fit no other pool) unless given an exposed idle time.
+        let busyGPU2 = node(3, pool: 1, free: Resources(cpus: 12, memoryMB: 49_152, gpus: 0), jobs: 1)
+        let gpus = ClusterView(now: 600, pools: [cpuPool, gpuPool], nodes: [idleGPU, busyGPU2], pending: [])
+        #expect(policy.decide(gpus).powerOff == [1])
+        var settings = ElasticSettings(idleTime: 600, exposedIdleTime: 1500)
+        settings.poolExposedIdleTimes["gpu_worker"] = 900
+        var held = DeployctlPolicy(settings: settings)
+        #expect(held.decide(gpus).powerOff.isEmpty)
+        // Without an exposed idle time, as before: every idle node goes after the idle time.
+        var plain = DeployctlPolicy(settings: ElasticSettings(idleTime: 600))
+        #expect(plain.decide(exposed(600)).powerOff == [0])
+        // Never shorter than the idle time.
+        #expect(ElasticSettings(idleTime: 600, exposedIdleTime: 60).exposedIdleTime(of: cpuPool) == 600)
+    }
+
     @Test("spare slots keep free CPUs warm")
     func spareSlots() {
         var policy = DeployctlPolicy(settings: ElasticSettings(idleTime: 60, spareSlots: 4))

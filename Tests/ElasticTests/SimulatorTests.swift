@@ -51,6 +51,49 @@ struct SimulatorTests {
         }
     }
 
+    /// The benchmark's deployctl settings (scripts/bench/elastic-bench.sh) with a given exposed idle time.
+    static func benchSettings(exposed: Double?) -> ElasticSettings {
+        var settings = ElasticSettings(maxConcurrentBoots: 16, exposedIdleTime: exposed)
+        settings.poolIdleTimes["gpu_worker"] = 120
+        return settings
+    }
+
+    @Test(
+        "held exposed CPU nodes take cpu-stream seed 3 to a p95 wait of 0 like CLUES (48 s without), still below CLUES's node-hours"
+    )
+    func exposedHoldMeetsCluesOnTheStream() {
+        let jobs = Workload.cpuStream.generate(seed: 3)
+        let simulator = Simulator(pools: [cpuPool, gpuPool], jobs: jobs)
+        let held = simulator.run(DeployctlPolicy(settings: Self.benchSettings(exposed: 1500)))
+        let before = simulator.run(DeployctlPolicy(settings: Self.benchSettings(exposed: nil)))
+        let clues = simulator.run(CluesPolicy())
+        #expect(before.waits["cpu"]?.p95 == 48)
+        #expect(before.waits["cpu"]?.waited == 33)
+        #expect(held.waits["cpu"]?.p95 == 0)
+        #expect(held.waits["cpu"]?.waited == 16, "at most 5 % of 369 jobs may wait for a p95 of 0")
+        #expect(clues.waits["cpu"]?.p95 == 0)
+        #expect(held.nodeHours < clues.nodeHours, "\(held.nodeHours) h against CLUES's \(clues.nodeHours) h")
+        #expect(abs(held.nodeHours - 14.713) < 0.001, "\(held.nodeHours)")
+    }
+
+    @Test(
+        "a CPU node sheltered by busy GPU nodes is not held: the mixed day with 4 GPU workers stays within 1.2× the bound"
+    )
+    func shelteredNodesAreNotHeld() {
+        let jobs = Workload.mixed.generate(seed: 1)
+        let pools = [cpuPool, gpuPool]
+        let simulator = Simulator(pools: pools, jobs: jobs)
+        let bound = OfflineBound.nodeHours(jobs: jobs, pools: pools, bootTime: 120)
+        let policy = simulator.run(DeployctlPolicy(settings: Self.benchSettings(exposed: 1500)))
+        // Every CPU node held for 25 min, sheltered or not.
+        var always = Self.benchSettings(exposed: nil)
+        always.poolIdleTimes["cpu_worker"] = 1500
+        let held = simulator.run(DeployctlPolicy(settings: always))
+        #expect(policy.waits["cpu"]?.p95 == 0)
+        #expect(policy.nodeHours < held.nodeHours - 2, "\(policy.nodeHours) h against \(held.nodeHours) h")
+        #expect(policy.nodeHours / bound <= 1.2, "\(policy.nodeHours / bound)× the bound")
+    }
+
     @Test("the offline bound pays each boot, and keeps a node through a lull shorter than a boot")
     func offlineBound() {
         func jobs(gap: Double) -> [Job] {
