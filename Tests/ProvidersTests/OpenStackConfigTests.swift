@@ -67,6 +67,25 @@ struct OpenStackConfigTests {
         #expect(missing?.message.contains("has no cloud 'nope'; it has: bimcv, other") == true)
     }
 
+    @Test("next-page links become paths under the endpoint: absolute, Glance's /v2 paths, behind a proxy; else none")
+    func nextPageLinks() {
+        let nova = "https://cloud.example/compute/v2.1"
+        #expect(
+            OpenStackSession.relativePath(nova + "/servers/detail?limit=2&marker=a1", base: nova)
+                == "/servers/detail?limit=2&marker=a1")
+        #expect(
+            OpenStackSession.relativePath("http://controller:8774/v2.1/servers/detail?marker=a1", base: nova)
+                == "/servers/detail?marker=a1")
+        #expect(
+            OpenStackSession.relativePath("/v2/images?marker=i9&status=active", base: "https://cloud.example/image/v2")
+                == "/images?marker=i9&status=active")
+        let cinder = "https://cloud.example/volume/v3/4f2c"
+        #expect(
+            OpenStackSession.relativePath("http://controller:8776/v3/4f2c/volumes/detail?marker=v7", base: cinder)
+                == "/volumes/detail?marker=v7")
+        #expect(OpenStackSession.relativePath("http://elsewhere/other/servers?marker=a1", base: nova) == nil)
+    }
+
     @Test("OS_* variables (an openrc) give the same credentials; what is missing is named")
     func environment() throws {
         let credentials = try OpenStackCredentials.resolve(

@@ -247,15 +247,30 @@ final class OpenStackSession: Sendable {
         return items
     }
 
-    /// A next-page link as a path under the service's endpoint: an absolute URL must start with the endpoint;
-    /// a path (Glance's `/v2/images?marker=…`) is taken after the endpoint's version segment.
+    /// A next-page link as a path under the service's endpoint (the token only ever goes to the endpoint).
     func relative(_ href: String, service: OpenStackService) async throws(ProviderError) -> String {
         let base = try endpoint(service, token: try await token())
-        if href.hasPrefix(base) { return String(href.dropFirst(base.count)) }
-        if href.hasPrefix("/"), let version = base.split(separator: "/").last, href.hasPrefix("/\(version)/") {
-            return String(href.dropFirst(version.count + 1))
+        guard let path = Self.relativePath(href, base: base) else {
+            throw fail("openstack-request", "\(service.displayName) linked a next page off its endpoint: \(href)")
         }
-        throw fail("openstack-request", "\(service.displayName) linked a next page off its endpoint: \(href)")
+        return path
+    }
+
+    /// `href` as a path under `base`: an absolute URL that starts with it; else the link's path read after the
+    /// longest tail of the endpoint's path it starts with — Glance's `/v2/images?marker=…`, or a service behind a
+    /// proxy that links `http://controller:8774/v2.1/servers/detail?…` for the endpoint `https://cloud/compute/v2.1`.
+    static func relativePath(_ href: String, base: String) -> String? {
+        if href.hasPrefix(base) { return String(href.dropFirst(base.count)) }
+        guard let link = URLComponents(string: href), let endpoint = URLComponents(string: base) else { return nil }
+        let basePath = endpoint.path.split(separator: "/")
+        let linkPath = link.path.split(separator: "/")
+        for start in basePath.indices {
+            let tail = basePath[start...]
+            guard linkPath.starts(with: tail) else { continue }
+            let rest = linkPath.dropFirst(tail.count).joined(separator: "/")
+            return "/" + rest + (link.percentEncodedQuery.map { "?" + $0 } ?? "")
+        }
+        return nil
     }
 
     /// Calls a service. `expect` are the statuses that are answers (404 among them where absence is an answer);
