@@ -45,6 +45,34 @@ struct PlaybookOperationTests {
         }
     }
 
+    @Test(
+        "a non-blocking stdin (as an ssh client leaves a shared one) does not reach ansible-playbook, which refuses it")
+    func nonBlockingStandardInput() throws {
+        let bed = try SSHTestBed(hosts: 1)
+        let playbook = bed.path("touch.yml")
+        try """
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - ansible.builtin.command: touch {{ out_dir }}/ran
+        """.write(toFile: playbook, atomically: true, encoding: .utf8)
+        let operation = PlaybookOperation(
+            name: "Standard.create", playbook: playbook, hosts: hosts(bed), knownHosts: bed.hosts[0].knownHosts,
+            variables: ["out_dir": bed.directory.path], timeout: .seconds(120))
+        // This process's stdin becomes the read end of a pipe marked O_NONBLOCK for the run, then is put back.
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        let saved = dup(0)
+        dup2(ends[0], 0)
+        let result = Result { try operation.run() }
+        dup2(saved, 0)
+        for fd in [saved, ends[0], ends[1]] { close(fd) }
+        let run = try result.get()
+        #expect(run.succeeded, "\(run.output)")
+        #expect(FileManager.default.fileExists(atPath: bed.path("ran")))
+    }
+
     @Test("with a limit the play runs on one host; the other, in its group, is there to delegate to")
     func limitAndDelegation() throws {
         let bed = try SSHTestBed(hosts: 2)

@@ -145,6 +145,9 @@ public struct PlaybookOperation: Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
+        // Its own stdin: an inherited one may have been made non-blocking by another process sharing it (an ssh
+        // client does that), and ansible-playbook refuses to start on a non-blocking stdin.
+        process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
         } catch {
