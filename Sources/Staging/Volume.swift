@@ -25,6 +25,8 @@ public struct Volume: Sendable {
     var infoPath: String { path + "/volume.json" }
     var manifestPath: String { path + "/manifest.json" }
     var workPath: String { path + "/.staging" }
+    /// What an atomic write of volume.json or manifest.json leaves when it is killed before its rename.
+    var temporaryFiles: [String] { [infoPath + ".tmp", manifestPath + ".tmp"] }
 
     /// Creates an empty, open volume (an existing open volume of the same name is taken as it is).
     public static func create(name: String, at path: String) throws(StagingError) -> Volume {
@@ -41,13 +43,12 @@ public struct Volume: Sendable {
             return volume
         }
         // A run killed while it wrote volume.json the first time leaves only its temporary file: not a volume yet.
-        let leftovers = [volume.infoPath + ".tmp", volume.manifestPath + ".tmp"]
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: path),
-            !entries.allSatisfy({ leftovers.contains(path + "/" + $0) })
+            !entries.allSatisfy({ volume.temporaryFiles.contains(path + "/" + $0) })
         {
             throw StagingError(.volume, "\(path) is not empty; a volume needs a directory of its own")
         }
-        for leftover in leftovers { try? FileManager.default.removeItem(atPath: leftover) }
+        for leftover in volume.temporaryFiles { try? FileManager.default.removeItem(atPath: leftover) }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch { throw StagingError(.volume, "\(path): cannot create the directory (\(error.localizedDescription))") }
@@ -126,7 +127,7 @@ public struct Volume: Sendable {
     /// What a run that was killed can leave: its work directory and half-written temporary files. None of it is
     /// listed in the manifest, so none of it was ever staged.
     func removeLeftovers() {
-        for leftover in [workPath, manifestPath + ".tmp", infoPath + ".tmp"] {
+        for leftover in [workPath] + temporaryFiles {
             try? FileManager.default.removeItem(atPath: leftover)
         }
     }

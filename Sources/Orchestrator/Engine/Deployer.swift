@@ -356,6 +356,13 @@ public struct Deployer: Sendable {
         return found.sorted { ($0.order, $0.port) < ($1.order, $1.port) }.map(\.network)
     }
 
+    /// A file a template names (an implementation, an artifact): relative paths are read beside the template.
+    static func besideTemplate(_ path: String, plan: Plan) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        return URL(fileURLWithPath: plan.template).deletingLastPathComponent().appendingPathComponent(path)
+            .standardizedFileURL.path
+    }
+
     /// The node's cloud-init user data: the artifact named `user_data`, or of type `deployctl.artifacts.CloudInit`
     /// (a `#cloud-config` document or a script), read from beside the template. Clouds hand it to the server at its
     /// first boot; providers without cloud-init (local, ssh) leave it aside.
@@ -367,14 +374,10 @@ public struct Deployer: Sendable {
             artifacts.first { $0.0 == "user_data" }
             ?? artifacts.first { $0.1["type"] == .string("deployctl.artifacts.CloudInit") }
         guard let (name, artifact) = chosen else { return nil }
-        guard case .string(var path)? = artifact["file"], !path.isEmpty else {
+        guard case .string(let file)? = artifact["file"], !file.isEmpty else {
             throw StepError(description: "its artifact \(name) names no file")
         }
-        if !path.hasPrefix("/") {
-            path =
-                URL(fileURLWithPath: plan.template).deletingLastPathComponent().appendingPathComponent(path)
-                .standardizedFileURL.path
-        }
+        let path = besideTemplate(file, plan: plan)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StepError(description: "cannot read its cloud-init user data \(path) (artifact \(name))")
         }

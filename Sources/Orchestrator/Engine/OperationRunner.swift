@@ -194,12 +194,7 @@ struct OperationRunner: Sendable {
                 description: "operations of a template inside a CSAR archive need the archive unpacked; "
                     + "unzip it and deploy the directory")
         }
-        if !path.hasPrefix("/") {
-            path =
-                URL(fileURLWithPath: plan.template).deletingLastPathComponent().appendingPathComponent(path)
-                .standardizedFileURL.path
-        }
-        return (path, timeout)
+        return (Deployer.besideTemplate(path, plan: plan), timeout)
     }
 
     /// The last lines of a program's output, for an error message.

@@ -142,13 +142,12 @@ public struct OpenStackCredentials: Sendable, Equatable, CustomStringConvertible
         let loaded: Any?
         // Yams's message quotes the offending line, which may hold a password: only where it is goes out.
         do { loaded = try Yams.load(yaml: text) } catch {
-            if let error = error as? YamlError, case .scanner(_, _, let mark, _) = error {
+            switch error as? YamlError {
+            case .scanner(_, _, let mark, _)?, .parser(_, _, let mark, _)?:
                 throw fail("\(file) is not readable YAML (line \(mark.line), column \(mark.column))")
+            default:
+                throw fail("\(file) is not readable YAML")
             }
-            if let error = error as? YamlError, case .parser(_, _, let mark, _) = error {
-                throw fail("\(file) is not readable YAML (line \(mark.line), column \(mark.column))")
-            }
-            throw fail("\(file) is not readable YAML")
         }
         guard let clouds = (loaded as? [String: Any])?["clouds"] as? [String: Any] else {
             throw fail("\(file) has no `clouds:` mapping")

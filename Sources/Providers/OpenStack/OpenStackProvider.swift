@@ -48,6 +48,7 @@ public final class OpenStackProvider: Provider {
     public func createCompute(_ request: ComputeRequest) async throws(ProviderError) -> ProvisionedCompute {
         let files = try nodeFiles(request.name)
         var server = try await findServer(name: request.name, id: nil)
+        var networks: [(id: String, name: String)]?
         if server == nil {
             // What the request needs is found first: a request the cloud cannot satisfy makes nothing.
             let userData = request.userData.map { Data($0.utf8).base64EncodedString() }
@@ -59,7 +60,8 @@ public final class OpenStackProvider: Provider {
             }
             let flavor = try await chooseFlavor(request)
             let image = try await chooseImage(request)
-            let networks = try await chooseNetworks(request)
+            let chosen = try await chooseNetworks(request)
+            networks = chosen
             if request.isPublic { _ = try await floatingNetwork() }
             // Record-before-create on this side too: the security group (described with the deployment) comes
             // before the server, so that `resources` finds the node from it whatever happens next.
@@ -70,7 +72,7 @@ public final class OpenStackProvider: Provider {
                 "flavorRef": .string(flavor.id),
                 "imageRef": .string(image),
                 "key_name": .string(request.name),
-                "networks": .array(networks.map { ["uuid": .string($0.id)] }),
+                "networks": .array(chosen.map { ["uuid": .string($0.id)] }),
                 "security_groups": [["name": .string(group)]],
                 "metadata": .object(Self.metadata(request).mapValues(JSON.string)),
             ]
@@ -105,8 +107,10 @@ public final class OpenStackProvider: Provider {
             publicAddress = try await ensureFloatingIP(serverID: id, name: request.name)
             current = try await getServer(id) ?? current
         }
-        // The node's address is its first network's (the template's first port, or the provider's network).
-        let first = try await chooseNetworks(request).first?.name
+        // The node's address is its first network's (the template's first port, or the provider's network); a server
+        // found already made (a rerun) has its networks looked up now.
+        if networks == nil { networks = try await chooseNetworks(request) }
+        let first = networks?.first?.name
         guard
             let privateAddress = Self.addresses(current, type: "fixed", network: first).first
                 ?? Self.addresses(current, type: "fixed").first
@@ -404,12 +408,12 @@ public final class OpenStackProvider: Provider {
     /// The networks a node joins (id and name): the template's ports' networks by name or id, else the
     /// provider's network. An unknown network is an error before anything is made.
     func chooseNetworks(_ request: ComputeRequest) async throws(ProviderError) -> [(id: String, name: String)] {
-        guard !request.networks.isEmpty else {
-            let id = try await chooseNetwork()
-            let all = try await api.list(.network, "/networks", key: "networks", what: "listing networks")
-            return [(id, all.first { $0["id"].string == id }?["name"].string ?? id)]
-        }
         let all = try await api.list(.network, "/networks", key: "networks", what: "listing networks")
+        guard !request.networks.isEmpty else {
+            let network = try chooseNetwork(among: all)
+            let id = network["id"].string ?? ""
+            return [(id, network["name"].string ?? id)]
+        }
         var chosen: [(id: String, name: String)] = []
         for wanted in request.networks {
             let matches = all.filter { $0["name"].string == wanted || $0["id"].string == wanted }
@@ -428,23 +432,23 @@ public final class OpenStackProvider: Provider {
         return chosen
     }
 
-    func chooseNetwork() async throws(ProviderError) -> String {
-        let networks = try await api.list(.network, "/networks", key: "networks", what: "listing networks")
+    /// The provider's network among the project's: the providers file's `network`, else the project's only one.
+    func chooseNetwork(among networks: [JSON]) throws(ProviderError) -> JSON {
         if let wanted = config.network {
             guard
-                let id = networks.first(where: { $0["name"].string == wanted || $0["id"].string == wanted })?["id"]
-                    .string
+                let network = networks.first(where: { $0["name"].string == wanted || $0["id"].string == wanted }),
+                network["id"].string != nil
             else { throw fail("unknown-network", "there is no network '\(wanted)' in the project") }
-            return id
+            return network
         }
         let project = networks.filter { $0["router:external"].bool != true }
-        guard project.count == 1, let id = project[0]["id"].string else {
+        guard project.count == 1, project[0]["id"].string != nil else {
             throw fail(
                 "unknown-network",
                 "the project has \(project.count) networks (\(project.compactMap { $0["name"].string }.joined(separator: ", "))); "
                     + "say which one nodes join with `network:` in the providers file")
         }
-        return id
+        return project[0]
     }
 
     // MARK: Keypairs, security groups, server groups, floating IPs
@@ -718,8 +722,10 @@ extension OpenStackProvider {
                 CheckResult(
                     part: "images", ok: !images.isEmpty,
                     detail: images.compactMap { $0["name"].string }.sorted().prefix(10).joined(separator: ", ")))
-            let network = try await chooseNetwork()
-            results.append(CheckResult(part: "network", ok: true, detail: "nodes join network \(network)"))
+            let network = try chooseNetwork(
+                among: try await api.list(.network, "/networks", key: "networks", what: "listing networks"))
+            results.append(
+                CheckResult(part: "network", ok: true, detail: "nodes join network \(network["id"].string ?? "")"))
         } catch {
             results.append(CheckResult(part: error.code, ok: false, detail: error.message))
         }
