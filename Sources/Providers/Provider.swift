@@ -112,11 +112,29 @@ public struct AttachmentRequest: Sendable, Equatable {
     /// Where the volume appears on the host (`location`/`mount_path`); nil leaves it to the provider.
     public var location: String?
     public var readOnly: Bool
+    /// For a volume several hosts mount: the attachment made first, on the host where the volume stays. A provider
+    /// whose volumes attach to one server at a time serves the volume to this host from that one; one whose
+    /// volumes every host reaches (local directories) ignores it.
+    public var sharedFrom: Home?
+
+    /// Where a shared volume is attached: the host's instance, its compute id and the volume's mount point there.
+    public struct Home: Sendable, Equatable {
+        public var instance: String
+        public var computeID: String
+        public var location: String
+
+        public init(instance: String, computeID: String, location: String) {
+            self.instance = instance
+            self.computeID = computeID
+            self.location = location
+        }
+    }
 
     public init(
         deployment: String, instance: String, name: String, volumeID: String, volumeInstance: String,
-        computeID: String, location: String?, readOnly: Bool
+        computeID: String, location: String?, readOnly: Bool, sharedFrom: Home? = nil
     ) {
+        self.sharedFrom = sharedFrom
         self.volumeInstance = volumeInstance
         self.deployment = deployment
         self.instance = instance

@@ -27,6 +27,21 @@ struct BoneDensityClusterTests {
         .deletingLastPathComponent()
     static let template = repository.appendingPathComponent("templates/bone-density-study.yaml").path
 
+    /// A researcher's batch job, written and submitted as the study account on the front-end: it reads the data
+    /// volume, writes (then appends to) its result on the results volume, and tries to write the data volume.
+    static let densityJob = """
+        cat > /home/cloudadm/density.sh <<'EOF'
+        #!/bin/sh
+        set -e
+        read -r line < /data/density-input.txt
+        echo "$line measured on $(hostname)" > /results/density-$SLURM_JOB_ID.txt
+        echo "second pass" >> /results/density-$SLURM_JOB_ID.txt
+        if touch /data/written-by-job 2>/dev/null; then echo DATA-WRITABLE; else echo data-read-only; fi
+        EOF
+        chmod 755 /home/cloudadm/density.sh
+        cd /home/cloudadm && su cloudadm -c 'sbatch --wait --parsable -o /results/job-%j.log ./density.sh'
+        """
+
     let directory: URL
     let home: String
 
@@ -97,6 +112,8 @@ struct BoneDensityClusterTests {
 
     @Test("up (front-end + 2 workers), a batch job reads /data and writes /results, scale 3 and 1, down leaves nothing")
     func mainJob() async throws {
+        await MachineWide.studyPaths.acquire()
+        defer { MachineWide.studyPaths.releaseLater() }  // the last defer to run: after `down`
         defer { try? FileManager.default.removeItem(at: directory) }
         let mountPointsBefore = ["/data", "/results"].filter { FileManager.default.fileExists(atPath: $0) }
         // The staged study: an existing directory handed over as the data volume's id.
@@ -139,17 +156,7 @@ struct BoneDensityClusterTests {
             gpuJob.output.hasSuffix((0..<gpus).map(String.init).joined(separator: ",") + "\n"), "\(gpuJob.output)")
 
         // A researcher's job, submitted as the study account on the front-end, runs on a worker.
-        let job = """
-            cat > /home/cloudadm/density.sh <<'EOF'
-            #!/bin/sh
-            set -e
-            read -r line < /data/density-input.txt
-            echo "$line measured on $(hostname)" > /results/density-$SLURM_JOB_ID.txt
-            if touch /data/written-by-job 2>/dev/null; then echo DATA-WRITABLE; else echo data-read-only; fi
-            EOF
-            chmod 755 /home/cloudadm/density.sh
-            cd /home/cloudadm && su cloudadm -c 'sbatch --wait --parsable -o /results/job-%j.log ./density.sh'
-            """
+        let job = Self.densityJob
         let submitted = try ssh("front", job)
         #expect(submitted.status == 0, "\(submitted.output)")
         let jobID = submitted.output.split(separator: "\n").last.map(String.init) ?? ""
@@ -242,6 +249,8 @@ struct BoneDensityClusterTests {
         "elastic: a burst of CPU and GPU jobs on empty pools; the controller powers on the right nodes, every job completes, idle nodes go, the pools return to their minimum"
     )
     func elasticBurst() async throws {
+        await MachineWide.studyPaths.acquire()
+        defer { MachineWide.studyPaths.releaseLater() }  // the last defer to run: after `down`
         defer { try? FileManager.default.removeItem(at: directory) }
         let mountPointsBefore = ["/data", "/results"].filter { FileManager.default.fileExists(atPath: $0) }
         let study = directory.appendingPathComponent("study")

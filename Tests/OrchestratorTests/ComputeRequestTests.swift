@@ -78,4 +78,17 @@ struct ComputeRequestTests {
             #expect(error.description.contains("not-there.yaml (artifact user_data)"), "\(error)")
         }
     }
+
+    @Test("endpoints: the node's own, and the public ones of what it hosts, give its ports and its public address")
+    func endpoints() throws {
+        let path = BoneDensityClusterTests.template
+        let (result, planned) = ToscaProcessor.plan(path: path, options: ValidationOptions())
+        let plan = try #require(planned, "\(result.errors.map(\.message))")
+        // The portal (hosted) has a public https endpoint: its host gets a public address and port 443.
+        #expect(Deployer.endpoints(of: "portal_host", in: plan) == ([443], true))
+        // The front-end's own endpoint is public SSH; the SLURM controller it hosts listens privately.
+        #expect(Deployer.endpoints(of: "front", in: plan) == ([22], true))
+        #expect(Deployer.endpoints(of: "cpu_worker", in: plan) == ([], false))
+        #expect(Set(Deployer.hostedNodes(on: "cpu_worker", in: plan)) == ["cpu_slurm_worker", "cpu_runtime"])
+    }
 }

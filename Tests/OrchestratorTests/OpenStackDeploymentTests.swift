@@ -26,12 +26,14 @@ struct OpenStackDeploymentTests {
         try FileManager.default.createDirectory(atPath: mounts, withIntermediateDirectories: true)
     }
 
-    /// The bed, with clouds.yaml and an openstack provider in the home's providers.yaml.
-    func cloud() async throws -> OpenStackTestBed {
-        let bed = try await OpenStackTestBed.nodeBacked(nodeScript: LocalProvider.nodeScript, root: root + "/cloud")
+    /// The bed, with clouds.yaml and an openstack provider in the home's providers.yaml; deployctl logs in as
+    /// `user` (not root: the nodes' default user, with passwordless sudo, as on a cloud image).
+    func cloud(user: String = "root") async throws -> OpenStackTestBed {
+        let bed = try await OpenStackTestBed.nodeBacked(
+            nodeScript: LocalProvider.nodeScript, root: root + "/cloud", defaultUser: user == "root" ? nil : user)
         try bed.writeConfiguration(
             home: home, cloud: "sim", provider: "cloud",
-            settings: ["network": "private", "ssh_user": "root", "ssh_via": "private"])
+            settings: ["network": "private", "ssh_user": user, "ssh_via": "private"])
         return bed
     }
 
@@ -46,12 +48,19 @@ struct OpenStackDeploymentTests {
         try bed.state().filter { !$0.value.isEmpty }.mapValues(\.count)
     }
 
+    /// Share keys the nodes' sshd accepts (its authorized keys file, which every node of the bed reads).
+    func shareKeys() throws -> Int {
+        let text = (try? String(contentsOfFile: root + "/cloud/nodes/authorized_keys", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").filter { $0.contains(" deployctl-share:") }.count
+    }
+
     @Test(
-        "up (a volume formatted and mounted, a portal by script and playbook, a worker), scale 3 and 0, down: nothing left"
+        "as the image's default user: up (a volume, a portal by script and playbook, a worker), scale 3 and 0, down"
     )
     func upScaleDown() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let bed = try await cloud()
+        // Logged in as `debian`, deployctl mounts through sudo, scripts run through sudo and playbooks become root.
+        let bed = try await cloud(user: "debian")
         let up = try deployctl(["up", TwoTierDeployment.template, "--name", "os2", "-i", "mount_root=\(mounts)"])
         #expect(up.status == 0, "\(up.output)\n\(bed.logTail())")
         #expect(up.output.contains("os2: deployed"))
@@ -79,6 +88,8 @@ struct OpenStackDeploymentTests {
         #expect(front.status == 0, "\(front.output)")
         #expect(front.output.hasPrefix("ext4\n"), "\(front.output)")
         #expect(front.output.contains("8080"), "\(front.output)")
+        let who = try deployctl(["ssh", "os2", "front", "--", "id -un; stat -c %U \(mounts)/results/portal.conf"])
+        #expect(who.output == "debian\nroot\n", "\(who.output)")
         let verified = try deployctl(["status", "os2", "--verify"])
         #expect(verified.status == 0 && verified.output.contains("verified"), "\(verified.output)")
 
@@ -121,5 +132,121 @@ struct OpenStackDeploymentTests {
             #expect(down.status == 0, "down after a kill at \(downPoint):\n\(down.output)")
             #expect(try held(bed) == [:], "after \(upPoint) / \(downPoint)")
         }
+    }
+
+    @Test(
+        "the bone-density study: staged data read-only and results shared from the front-end, a job, scale, down",
+        .enabled(if: ClusterTools.missing.isEmpty, "needs \(ClusterTools.missing) (`make deps`)"))
+    func boneDensityStudy() async throws {
+        await MachineWide.studyPaths.acquire()
+        defer { MachineWide.studyPaths.releaseLater() }  // the last defer to run: after `down`
+        let mountPointsBefore = ["/data", "/results"].filter { FileManager.default.fileExists(atPath: $0) }
+        defer {
+            try? FileManager.default.removeItem(atPath: root)
+            for point in ["/data", "/results"] where !mountPointsBefore.contains(point) { rmdir(point) }
+        }
+        let bed = try await cloud()
+        try bed.setQuotas(#"{"cores": 64, "ram": 262144}"#)
+        // The staged study, as a data manager leaves it: a volume of its own, outside the deployment.
+        let staged = try bed.makeVolume(
+            name: "ct-study-0042", sizeGB: 1, files: ["density-input.txt": "patient-0001 L1 218.4\n"])
+        func ssh(_ node: String, _ command: String) throws -> DeployctlBinary.Run {
+            try deployctl(["ssh", "bd", node, "--", command])
+        }
+        let arguments = [
+            "up", BoneDensityClusterTests.template, "--name", "bd", "-i", "cpu_workers=2", "-i",
+            "data_volume_id=\(staged)",
+        ]
+        defer { _ = try? deployctl(["down", "bd"]) }
+        // Killed once a host mounted a volume from the front-end (the third attachment: the front-end's two come
+        // first) and before the ledger knew it: the rerun finds the mount and the key as they are.
+        let crashed = try deployctl(arguments, failpoint: "attachment.created:3")
+        #expect(crashed.killed, "up was not killed:\n\(crashed.output)")
+        let up = try deployctl(arguments)
+        // (The rest waits on a cluster: a batch job would wait forever for workers that did not join.)
+        try #require(up.status == 0, "\(up.output)\n\(bed.logTail())")
+        #expect(up.output.contains("bd: deployed"))
+        // Four servers (the front-end, two workers, the portal's host); Cinder attaches each volume once, to the
+        // front-end, and the two public hosts have floating IPs.
+        let holding = try held(bed)
+        #expect(
+            holding == [
+                "servers": 4, "ports": 4, "security_groups": 4, "keypairs": 4, "volumes": 2, "attachments": 2,
+                "floatingips": 2,
+            ], "\(holding)")
+        // The portal's host opens its portal's https port to the world; every node lets in the project's subnet
+        // (SLURM's daemons and sshfs talk on ports no template declares).
+        let groups = try bed.state()["security_groups"] ?? []
+        func rules(_ node: String) -> [[String: Any]] {
+            groups.first { $0["name"] as? String == "dctl-bd-\(node)-compute" }?["security_group_rules"]
+                as? [[String: Any]] ?? []
+        }
+        #expect(Set(rules("portal-host-0").compactMap { $0["port_range_min"] as? Int }) == [22, 443])
+        let address = try #require(
+            (try bed.state()["servers"] ?? []).compactMap { ($0["addresses"] as? [String: Any])?["private"] }.first
+                .flatMap { ($0 as? [[String: Any]])?.first?["addr"] as? String })
+        let subnet = address.split(separator: ".").prefix(3).joined(separator: ".") + ".0/24"
+        for node in ["front-0", "cpu-worker-0", "portal-host-0"] {
+            #expect(
+                rules(node).contains { $0["protocol"] is NSNull && $0["remote_ip_prefix"] as? String == subnet },
+                "\(node): \(rules(node))")
+        }
+        let front = try ssh("front", "findmnt -nr -o FSTYPE,OPTIONS /data; findmnt -nr -o FSTYPE /results")
+        #expect(front.output.hasPrefix("ext4 ro,"), "\(front.output)")
+        #expect(front.output.hasSuffix("\next4\n"), "\(front.output)")
+        // The others mount both from the front-end: the data read-only (the front-end's SFTP refuses writes too),
+        // the results read-write.
+        for node in ["cpu_worker[0]", "cpu_worker[1]", "portal_host"] {
+            let mounts = try ssh(node, "findmnt -nr -o FSTYPE,OPTIONS /results; findmnt -nr -o FSTYPE,OPTIONS /data")
+            #expect(mounts.output.hasPrefix("fuse.sshfs rw,"), "\(node): \(mounts.output)")
+            if node != "portal_host" {
+                #expect(mounts.output.contains("\nfuse.sshfs ro,"), "\(node): \(mounts.output)")
+            }
+        }
+
+        // A researcher's job, submitted as the study account on the front-end, runs on a worker: it reads the data
+        // and writes its results, which the front-end and the portal's host see.
+        let job = BoneDensityClusterTests.densityJob
+        let submitted = try ssh("front", job)
+        #expect(submitted.status == 0, "\(submitted.output)")
+        let jobID = submitted.output.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(Int(jobID) != nil, "sbatch --parsable printed \(submitted.output)")
+        let results = try ssh("front", "cat /results/density-\(jobID).txt /results/job-\(jobID).log")
+        #expect(
+            results.output.contains("patient-0001 L1 218.4 measured on dctl-bd-cpu-worker-"), "\(results.output)")
+        #expect(results.output.contains("second pass\n"), "\(results.output)")
+        #expect(results.output.contains("data-read-only") && !results.output.contains("DATA-WRITABLE"))
+        let portal = try ssh("portal_host", "cat /results/density-\(jobID).txt")
+        #expect(portal.output.hasPrefix("patient-0001 L1 218.4"), "\(portal.output)")
+        let shell = try ssh("cpu_worker[0]", "ls /etc/deployctl/shares")
+        #expect(shell.output.split(separator: "\n").count == 6, "a key and known hosts per share: \(shell.output)")
+
+        // Scaling: a new worker mounts both; a worker that leaves unmounts, and its keys go from the front-end.
+        let out = try deployctl(["scale", "bd", "cpu_worker", "--count", "3"])
+        #expect(out.status == 0, "\(out.output)")
+        let third = try ssh("cpu_worker[2]", "cat /data/density-input.txt; ls /results")
+        #expect(third.output.hasPrefix("patient-0001 L1 218.4\n"), "\(third.output)")
+        #expect(third.output.contains("density-\(jobID).txt"), "\(third.output)")
+        let keysBefore = try shareKeys()
+        #expect(keysBefore == 7, "two shares for each of three workers, one for the portal's host: \(keysBefore)")
+        let inward = try deployctl(["scale", "bd", "cpu_worker", "--count", "1"])
+        #expect(inward.status == 0, "\(inward.output)")
+        #expect(try bed.count("servers") == 3)
+        #expect(try shareKeys() == 3)
+        let afterScale = try ssh("front", "srun -N1 -w cpu-slurm-worker-0 cat /data/density-input.txt")
+        #expect(afterScale.output == "patient-0001 L1 218.4\n", "\(afterScale.output)")
+
+        // Killed while the shares go (each unmounted and its key revoked before the volumes are detached).
+        let killed = try deployctl(["down", "bd"], failpoint: "delete.marked:2")
+        #expect(killed.killed, "down was not killed:\n\(killed.output)")
+        let down = try deployctl(["down", "bd"])
+        #expect(down.status == 0, "\(down.output)")
+        // The staged volume stays, detached; nothing else is left.
+        #expect(try held(bed) == ["volumes": 1])
+        let left = try #require(try bed.state()["volumes"]?.first)
+        #expect(left["id"] as? String == staged && left["status"] as? String == "available")
+        #expect(try shareKeys() == 0)
+        let nodes = (try? FileManager.default.contentsOfDirectory(atPath: root + "/cloud/nodes/nodes")) ?? []
+        #expect(nodes.isEmpty, "nodes left: \(nodes)")
     }
 }

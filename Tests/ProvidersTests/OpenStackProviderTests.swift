@@ -135,6 +135,10 @@ struct OpenStackProviderTests {
         #expect(state["security_groups"]?.count == 1)
         let rules = try #require(try await provider.securityGroups(named: request.name).first)["security_group_rules"]
         #expect(Set(rules.array.compactMap { $0["port_range_min"].int }) == [22, 443])
+        // Everything from the node's subnet, where the deployment's other nodes are.
+        #expect(
+            rules.array.contains { $0["protocol"].string == nil && $0["remote_ip_prefix"].string == "10.0.0.0/24" },
+            "\(rules)")
 
         let gpu = try await provider.createCompute(
             ComputeRequest(

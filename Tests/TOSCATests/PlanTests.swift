@@ -372,4 +372,27 @@ struct PlanTests {
             ])
         #expect(more.instances.filter { $0.node == "gpu_worker" }.count == 2)
     }
+
+    @Test("a volume several hosts mount is attached first on the first host that does not scale; the others wait")
+    func sharedVolumeOrder() throws {
+        let path = Paths.templates.appendingPathComponent("bone-density-study.yaml").path
+        let (_, planned) = ToscaProcessor.plan(
+            path: path, options: ValidationOptions(inputs: ["cpu_workers": "2", "gpu_workers": "1"]))
+        let plan = try #require(planned)
+        for volume in ["data_volume[0]", "results_volume[0]"] {
+            let attachments = plan.steps.filter { $0.action == "attach_volume" && $0.target == volume }
+            let home = "front[0].attach.\(volume)"
+            let first = try #require(attachments.first { $0.id == home })
+            #expect(!first.after.contains { $0.contains(".attach.") }, "\(first.after)")
+            let others = attachments.filter { $0.id != home }
+            // Workers of both pools, and the portal's host for the results.
+            #expect(others.count == (volume == "data_volume[0]" ? 3 : 4), "\(others.map(\.id))")
+            for step in others {
+                #expect(step.after.contains(home), "\(step.id) waits for \(step.after)")
+                #expect(step.level > first.level)
+            }
+        }
+        // A volume one host mounts waits for no other attachment.
+        #expect(Set(try step(try requirePlan(), "front[0].attach.data[0]").after).count == 2)
+    }
 }

@@ -131,7 +131,10 @@ public final class OpenStackTestBed: @unchecked Sendable {
 
     /// A bed whose servers are real nodes made by the local provider's node script (`nodeScript`, its text) and
     /// whose volumes are loop devices: everything about them lives under `root` (nodes/, blocks/, keys/).
-    public static func nodeBacked(nodeScript: String, root: String) async throws -> OpenStackTestBed {
+    /// With `defaultUser`, every node has that account with passwordless sudo, as cloud images' default user.
+    public static func nodeBacked(nodeScript: String, root: String, defaultUser: String? = nil) async throws
+        -> OpenStackTestBed
+    {
         let index = nextNodeNetwork.withLock { value in
             defer { value = (value + 1) % 50 }
             return value
@@ -139,10 +142,11 @@ public final class OpenStackTestBed: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let script = root + "/node-script.sh"
         try nodeScript.write(toFile: script, atomically: true, encoding: .utf8)
-        return try await OpenStackTestBed(simulatorArguments: [
-            "--node-script", script, "--node-dir", root + "/nodes", "--node-bridge", "dctlos\(index)",
-            "--node-subnet", "10.233.\(index)", "--block-devices", root + "/blocks",
-        ])
+        return try await OpenStackTestBed(
+            simulatorArguments: [
+                "--node-script", script, "--node-dir", root + "/nodes", "--node-bridge", "dctlos\(index)",
+                "--node-subnet", "10.233.\(index)", "--block-devices", root + "/blocks",
+            ] + (defaultUser.map { ["--default-user", $0] } ?? []))
     }
 
     /// Stops the simulator and Keystone (SIGKILL: started from a concurrency thread, they may inherit a mask that

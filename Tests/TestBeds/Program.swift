@@ -80,3 +80,29 @@ public enum DeployctlBinary {
         try runProgramSplit(path, arguments)
     }
 }
+
+/// Turns for tests that deploy the study template, whichever the provider: its nodes mount `/data` and `/results`,
+/// mount points made on this machine's root file system (local nodes and the simulator's share it), and one
+/// deployment's teardown removing a mount point would detach another's mounts there in every namespace.
+public actor MachineWide {
+    public static let studyPaths = MachineWide()
+
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Waits for the turn (without holding a thread).
+    public func acquire() async {
+        if !held {
+            held = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    public func release() {
+        if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
+    }
+
+    /// For a `defer`: gives the turn back from a task of its own.
+    public nonisolated func releaseLater() { Task { await self.release() } }
+}

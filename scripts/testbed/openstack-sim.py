@@ -52,6 +52,7 @@ FLAVORS = [
     ("3", "m1.medium", 2, 4096, 40, {}),
     ("4", "m1.large", 4, 8192, 80, {}),
     ("5", "m1.xlarge", 8, 16384, 160, {}),
+    ("6", "r1.xlarge", 8, 32768, 160, {}),
     ("10", "g1.a100", 8, 32768, 100, {"pci_passthrough:alias": "a100:1"}),
     ("11", "g2.a100x2", 16, 65536, 200, {"pci_passthrough:alias": "a100:2"}),
     ("12", "v1.vgpu", 4, 16384, 80, {"resources:VGPU": "1"}),
@@ -274,6 +275,7 @@ class Backing:
     links /dev/disk/by-id/virtio-<first 20 characters of the id> to the loop device, as a virtio disk's serial
     appears in a guest; detaching removes both."""
     node_script = None  # [bash, script, DIR, BRIDGE, SUBNET]
+    user = None  # --default-user
     node_dir = None
     block_dir = None
     loops = {}  # volume id -> loop device
@@ -284,6 +286,22 @@ class Backing:
         if result.returncode != 0:
             raise RuntimeError(result.stderr.strip() or f"node script {action} failed ({result.returncode})")
         return result.stdout.strip()
+
+    @classmethod
+    def default_user(cls, node):
+        """cloud-init's default user (--default-user): an account with passwordless sudo and no password (`*`, not
+        locked: sshd without PAM refuses locked accounts), made in the node's own /etc and /home (entered through
+        its sshd's mount namespace); the keypair's key lets it in like root."""
+        if not cls.user:
+            return
+        with open(os.path.join(cls.node_dir, "nodes", node, "sshd.pid")) as source:
+            pid = source.read().strip()
+        script = (f"id -u {cls.user} >/dev/null 2>&1 || useradd -m -s /bin/bash -p '*' {cls.user}; "
+                  f"mkdir -p /etc/sudoers.d; echo '{cls.user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-cloud-init-users; "
+                  "chmod 440 /etc/sudoers.d/90-cloud-init-users")
+        result = subprocess.run(["nsenter", "-t", pid, "-m", "--", "sh", "-c", script], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"cloud-init's default user: {result.stderr.strip()}")
 
     @staticmethod
     def hostname(server):
@@ -905,6 +923,7 @@ def nova_create_server(ctx):
             address = Backing.node("create", node, f"openstack-sim\t{server['id']}\t{node}")
             server["_host"] = node
             server["_node"] = node
+            Backing.default_user(node)
         except RuntimeError as error:
             fault = f"Build of instance {server['id']} aborted: {error}"
     elif fault is None:
@@ -2247,7 +2266,7 @@ def region_state(self):
         "servers": servers(),
         "ports": [public_view(p) for p in self.ports.values()],
         "floatingips": list(self.floatingips.values()),
-        "security_groups": [public_view(g) for g in self.security_groups.values() if not g["_default"]],
+        "security_groups": [group_body(g) for g in self.security_groups.values() if not g["_default"]],
         "keypairs": [{"name": k["name"], "user_id": k["user_id"], "fingerprint": k["fingerprint"]}
                      for k in self.keypairs.values()],
         "server_groups": [dict(g) for g in self.server_groups.values()],
@@ -2269,6 +2288,7 @@ def main():
     parser.add_argument("--node-dir", help="the node script's directory (its authorized_keys takes the keypairs)")
     parser.add_argument("--node-bridge", default="dctlos0")
     parser.add_argument("--node-subnet", default="10.233.0")
+    parser.add_argument("--default-user", help="cloud-init's default user on every node (passwordless sudo)")
     parser.add_argument("--extra-network", action="append", default=[], metavar="NAME=CIDR",
                         help="another shared project network with one subnet, e.g. storage=10.0.1.0/24")
     parser.add_argument("--page-size", type=int, help="the most items a list gives (Nova, Cinder 1000; Glance 25)")
@@ -2279,6 +2299,7 @@ def main():
     if args.node_script:
         Backing.node_script = ["bash", args.node_script, args.node_dir, args.node_bridge, args.node_subnet]
         Backing.node_dir = args.node_dir
+        Backing.user = args.default_user
         os.makedirs(args.node_dir, exist_ok=True)
         args.authorized_keys = args.authorized_keys or os.path.join(args.node_dir, "authorized_keys")
     if args.block_devices:
@@ -2291,6 +2312,9 @@ def main():
     # RegionOne owns the host pool; RegionTwo's servers take addresses of its private network.
     SIMS["RegionOne"] = Sim("RegionOne", args.keystone, hosts, args.authorized_keys, args.build_seconds)
     SIMS["RegionTwo"] = Sim("RegionTwo", args.keystone, None, None, args.build_seconds)
+    if args.node_script:  # the nodes' addresses come from their bridge's subnet: the private subnet says so
+        SIMS["RegionOne"].subnets[PRIVATE_SUBNET] = SIMS["RegionOne"].subnet(
+            PRIVATE_SUBNET, "private-subnet", PRIVATE_NET, f"{args.node_subnet}.0/24")
     for index, spec in enumerate(args.extra_network):
         name, _, cidr = spec.partition("=")
         net_id, subnet_id = f"5f1e0b9a-0000-4000-8000-0000000001{index:02d}", f"5f1e0b9a-0000-4000-8000-0000000002{index:02d}"

@@ -287,21 +287,7 @@ public struct Deployer: Sendable {
         let capabilities = plan.nodes.first { $0.0 == node }?.1["capabilities"]
         let host = capabilities?["host"]
         let os = capabilities?["os"]
-        // Endpoints: the Compute's own (endpoint, public_endpoint…) say which ports to open and whether the node
-        // needs a public address.
-        var ports: [Int] = []
-        var isPublic = false
-        if case .object(let all)? = capabilities {
-            for (_, capability) in all {
-                if let port = capability["port"].flatMap(Self.int) { ports.append(port) }
-                if case .object(let named)? = capability["ports"] {
-                    ports += named.compactMap { $0.1["source"].flatMap(Self.int) }
-                }
-                if case .string(let network)? = capability["network_name"], network.uppercased() == "PUBLIC" {
-                    isPublic = true
-                }
-            }
-        }
+        let (ports, isPublic) = Self.endpoints(of: node, in: plan)
         var request = ComputeRequest(
             deployment: deployment, instance: instance, name: entry.name,
             cpus: host?["num_cpus"].flatMap(Self.int) ?? 1,
@@ -310,7 +296,7 @@ public struct Deployer: Sendable {
             diskBytes: host?["disk_size"].flatMap(Self.bytes) ?? 0,
             image: Self.text(os?["image"]), osDistribution: Self.text(os?["distribution"]),
             osVersion: Self.text(os?["version"]), flavor: Self.text(host?["instance_type"]),
-            ports: Array(Set(ports)).sorted(), isPublic: isPublic, userData: userData)
+            ports: ports, isPublic: isPublic, userData: userData)
         request.networks = Self.networks(of: node, in: plan)
         for policy in plan.policies {
             guard case .string("deployctl.policies.AntiAffinity")? = policy["type"],
@@ -418,23 +404,96 @@ public struct Deployer: Sendable {
         let entry = try store.intend(
             deployment: deployment, instance: step.instance, kind: "attachment", key: "attach-\(volumeInstance)",
             provider: provider.name)
-        var location: String?
-        for key in ["location", "mount_path"] {
-            if case .string(let path)? = step.inputs[key], !path.isEmpty { location = path }
-        }
         var readOnly = false
         if case .bool(let flag)? = step.inputs["read_only"] { readOnly = flag }
+        // An attachment that waits for another of the same volume is served from that one's host (the planner
+        // orders every host of a shared volume after the one where it stays).
+        var home: AttachmentRequest.Home?
+        if let first = plan.steps.first(where: {
+            $0.action == "attach_volume" && $0.target == volumeInstance && step.after.contains($0.id)
+        }) {
+            guard let homeCompute = runtime.entry(first.instance, kind: "compute")?.providerID,
+                let homeLocation = Self.mountPoint(first)
+            else {
+                throw StepError(description: "\(volumeInstance) is not mounted on \(first.instance) to share it")
+            }
+            home = AttachmentRequest.Home(instance: first.instance, computeID: homeCompute, location: homeLocation)
+        }
         let request = AttachmentRequest(
             deployment: deployment, instance: step.instance, name: entry.name, volumeID: volumeID,
-            volumeInstance: volumeInstance, computeID: computeID, location: location, readOnly: readOnly)
+            volumeInstance: volumeInstance, computeID: computeID, location: Self.mountPoint(step), readOnly: readOnly,
+            sharedFrom: home)
         try await provision(entry) {
             let attachment = try await providerCall { () async throws(ProviderError) in
                 try await provider.attachVolume(request)
             }
             var detail = ["volume": volumeInstance, "read_only": readOnly ? "true" : "false"]
             if let location = attachment.location { detail["location"] = location }
+            if let home { detail["shared_from"] = home.instance }
             return (attachment.providerID, detail)
         }
+    }
+
+    /// The ports a Compute node opens and whether it needs a public address, from its endpoints.
+    static func endpoints(of node: String, in plan: Plan) -> (ports: [Int], isPublic: Bool) {
+        let capabilities = plan.nodes.first { $0.0 == node }?.1["capabilities"]
+        // The Compute's own (endpoint, public_endpoint…) say which ports to open and whether the node
+        // needs a public address.
+        var ports: [Int] = []
+        var isPublic = false
+        if case .object(let all)? = capabilities {
+            for (_, capability) in all {
+                if let port = capability["port"].flatMap(Self.int) { ports.append(port) }
+                if case .object(let named)? = capability["ports"] {
+                    ports += named.compactMap { $0.1["source"].flatMap(Self.int) }
+                }
+                if case .string(let network)? = capability["network_name"], network.uppercased() == "PUBLIC" {
+                    isPublic = true
+                }
+            }
+        }
+        // And the public endpoints of what it hosts (a portal's https): the node is reached on those ports from
+        // outside. (Private endpoints are for the deployment's other nodes, which the provider lets in.)
+        for hosted in Self.hostedNodes(on: node, in: plan) {
+            guard case .object(let all)? = plan.nodes.first(where: { $0.0 == hosted })?.1["capabilities"] else {
+                continue
+            }
+            for (_, capability) in all {
+                guard case .string(let network)? = capability["network_name"], network.uppercased() == "PUBLIC"
+                else { continue }
+                isPublic = true
+                if let port = capability["port"].flatMap(Self.int) { ports.append(port) }
+            }
+        }
+        return (Array(Set(ports)).sorted(), isPublic)
+    }
+
+    /// The nodes whose instances are hosted, directly or down a chain, on instances of `node`.
+    static func hostedNodes(on node: String, in plan: Plan) -> [String] {
+        let hostOf = Dictionary(plan.instances.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var result: [String] = []
+        for instance in plan.instances where instance.node != node && !result.contains(instance.node) {
+            var current = instance.host
+            var steps = 0
+            while let id = current, let host = hostOf[id], steps < 64 {
+                if host.node == node {
+                    result.append(instance.node)
+                    break
+                }
+                current = host.host
+                steps += 1
+            }
+        }
+        return result
+    }
+
+    /// Where an attachment step mounts its volume: the relationship's `location` or `mount_path`.
+    static func mountPoint(_ step: Plan.Step) -> String? {
+        var location: String?
+        for key in ["location", "mount_path"] {
+            if case .string(let path)? = step.inputs[key], !path.isEmpty { location = path }
+        }
+        return location
     }
 
     // MARK: Teardown
@@ -451,8 +510,14 @@ public struct Deployer: Sendable {
         }
         var removed: [LedgerEntry] = []
         var remaining: [LedgerEntry] = []
-        for kind in ["attachment", "compute", "volume"] {
-            let batch = live.filter { $0.kind == kind }
+        // Hosts a volume is shared with let go of it before the host it is attached to.
+        let shared = { (entry: LedgerEntry) in entry.detail?.contains("\"shared_from\":") == true }
+        let batches = [
+            live.filter { $0.kind == "attachment" && shared($0) },
+            live.filter { $0.kind == "attachment" && !shared($0) },
+            live.filter { $0.kind == "compute" }, live.filter { $0.kind == "volume" },
+        ]
+        for batch in batches {
             let results = await withTaskGroup(of: (LedgerEntry, String?).self) { group in
                 for entry in batch {
                     group.addTask { (entry, await self.delete(entry)) }

@@ -111,7 +111,8 @@ struct OperationRunner: Sendable {
                     hosts.append(
                         PlaybookOperation.Host(
                             name: Self.inventoryName(other), address: otherHost.address, port: otherHost.port,
-                            user: otherHost.user, privateKey: otherHost.privateKey, groups: [group]))
+                            user: otherHost.user, privateKey: otherHost.privateKey, groups: [group],
+                            knownHosts: otherHost.knownHosts))
                 }
                 environment["DEPLOYCTL_\(group.uppercased())_HOST"] = Self.inventoryName(other)
             }
@@ -141,6 +142,7 @@ struct OperationRunner: Sendable {
             workDirectory: "\(access.workDirectory)/\(safeInstance)")
         // Relationship operations of one instance run side by side (one per source or target): their own files.
         prepared.fileBase = [name, call.source, call.target].compactMap { $0 }.joined(separator: ".")
+        prepared.elevate = access.endpoint.user != "root"
         let operation = prepared
         let endpoint = access.endpoint
         let result: ScriptOperation.Result

@@ -15,10 +15,14 @@ public struct PlaybookOperation: Sendable {
         public var privateKey: String
         /// Inventory groups besides `all` (for relationship operations: `source` or `target`).
         public var groups: [String]
+        /// Its own known_hosts file, where the provider keeps one per host; nil: the operation's.
+        public var knownHosts: String?
 
         public init(
-            name: String, address: String, port: Int = 22, user: String, privateKey: String, groups: [String] = []
+            name: String, address: String, port: Int = 22, user: String, privateKey: String, groups: [String] = [],
+            knownHosts: String? = nil
         ) {
+            self.knownHosts = knownHosts
             self.name = name
             self.address = address
             self.port = port
@@ -69,6 +73,9 @@ public struct PlaybookOperation: Sendable {
             ]
             // No key file: ssh uses the agent at $SSH_AUTH_SOCK, which ansible-playbook inherits.
             if !host.privateKey.isEmpty { entry["ansible_ssh_private_key_file"] = host.privateKey }
+            if let own = host.knownHosts, own != knownHosts {
+                entry["ansible_ssh_common_args"] = Self.sshArguments(own)
+            }
             hostEntries[host.name] = entry
         }
         var children: [String: Any] = [:]
@@ -85,13 +92,16 @@ public struct PlaybookOperation: Sendable {
                 "hosts": hostEntries,
                 "children": children,
                 "vars": [
-                    "ansible_ssh_common_args":
-                        "-o UserKnownHostsFile=\(knownHosts) -o StrictHostKeyChecking=yes -o BatchMode=yes",
+                    "ansible_ssh_common_args": Self.sshArguments(knownHosts),
                     "ansible_python_interpreter": pythonInterpreter,
                 ],
             ]
         ]
         return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])
+    }
+
+    static func sshArguments(_ knownHosts: String) -> String {
+        "-o UserKnownHostsFile=\(knownHosts) -o StrictHostKeyChecking=yes -o BatchMode=yes"
     }
 
     public func run() throws -> Result {

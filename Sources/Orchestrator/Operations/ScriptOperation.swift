@@ -17,6 +17,9 @@ public struct ScriptOperation: Sendable {
     /// The base name of the operation's files there (script, environment, outputs): unique among operations that
     /// may run at once in the same directory. Defaults to the operation's name.
     public var fileBase: String?
+    /// The login user is not root: the work directory is made (and handed to the user) and the script runs
+    /// through `sudo -n`, as cloud images' default users (debian, ubuntu, cloud-user) have it.
+    public var elevate = false
 
     public init(name: String, script: Data, inputs: [String: String], workDirectory: String) {
         self.name = name
@@ -50,7 +53,19 @@ public struct ScriptOperation: Sendable {
         var environment = inputs.sorted { $0.key < $1.key }.map { "\($0.key)=\(shellQuote($0.value))" }
         environment.append("DEPLOYCTL_OUTPUTS=\(shellQuote(outputsPath))")
         do {
-            _ = try session.run("mkdir -p \(shellQuote(workDirectory)) && chmod 700 \(shellQuote(workDirectory))")
+            let prepare = "mkdir -p \(shellQuote(workDirectory)) && chmod 700 \(shellQuote(workDirectory))"
+            if elevate {
+                let made = try session.run(
+                    "sudo -n sh -c \(shellQuote(prepare + " && chown \"$SUDO_UID\" \(shellQuote(workDirectory))"))")
+                guard made.exitStatus == 0 else {
+                    throw OrchestratorError(
+                        "operation-sudo",
+                        "operation \(name): the login user cannot use sudo without a password on this host: "
+                            + made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+            } else {
+                _ = try session.run(prepare)
+            }
             try session.upload(
                 Data((environment.joined(separator: "\n") + "\n").utf8), to: environmentPath, mode: 0o600)
             try session.upload(script, to: scriptPath, mode: 0o700)
@@ -59,14 +74,15 @@ public struct ScriptOperation: Sendable {
                 (set -a; . \(shellQuote(environmentPath)); rm -f \(shellQuote(environmentPath)); set +a; \
                 exec /bin/sh \(shellQuote(scriptPath)))
                 """
-            let result = try session.run(command, timeout: timeout)
+            let result = try session.run(elevate ? "sudo -n sh -c \(shellQuote(command))" : command, timeout: timeout)
             let outputs = try session.run(
                 "cat \(shellQuote(outputsPath)) 2>/dev/null; rm -f \(shellQuote(outputsPath))")
             return Result(
                 exitStatus: result.exitStatus, stdout: result.stdout, stderr: result.stderr,
                 outputs: Self.parseOutputs(outputs.stdout))
+        } catch let error as OrchestratorError {
+            throw error
         } catch {
-            // Typed throws: only SSHError reaches here.
             throw OrchestratorError("operation-unreachable", "operation \(name) could not run: \(error)")
         }
     }

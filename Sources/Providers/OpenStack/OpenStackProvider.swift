@@ -65,7 +65,7 @@ public final class OpenStackProvider: Provider {
             if request.isPublic { _ = try await floatingNetwork() }
             // Record-before-create on this side too: the security group (described with the deployment) comes
             // before the server, so that `resources` finds the node from it whatever happens next.
-            let group = try await ensureSecurityGroup(request)
+            let group = try await ensureSecurityGroup(request, peers: try await subnetRanges(of: chosen))
             try await ensureKeypair(request.name, publicKey: files.publicKey)
             var body: [String: JSON] = [
                 "name": .string(request.name),
@@ -503,8 +503,24 @@ public final class OpenStackProvider: Provider {
             what: "creating keypair \(name)")
     }
 
-    /// The node's security group, named after it: SSH and the ports its endpoints declare, from anywhere.
-    func ensureSecurityGroup(_ request: ComputeRequest) async throws(ProviderError) -> String {
+    /// The IPv4 ranges of the subnets on `networks`.
+    func subnetRanges(of networks: [(id: String, name: String)]) async throws(ProviderError) -> [String] {
+        var ranges: [String] = []
+        for network in networks {
+            let subnets = try await api.list(
+                .network, "/subnets?network_id=\(Self.query(network.id))", key: "subnets",
+                what: "listing the subnets of \(network.name)")
+            for subnet in subnets where subnet["ip_version"].int ?? 4 == 4 {
+                if let range = subnet["cidr"].string, !ranges.contains(range) { ranges.append(range) }
+            }
+        }
+        return ranges
+    }
+
+    /// The node's security group, named after it: SSH and the ports its endpoints declare, from anywhere; and
+    /// everything from `peers`, the subnets of its networks, where the deployment's other nodes are (a cluster's
+    /// daemons talk on ports no template declares: slurmctld and slurmd, srun's, sshfs's SSH).
+    func ensureSecurityGroup(_ request: ComputeRequest, peers: [String] = []) async throws(ProviderError) -> String {
         var description = "deployctl deployment=\(request.deployment) instance=\(request.instance)"
         if let group = request.antiAffinityGroup {
             description += " group=\(Self.serverGroupName(request.deployment, group))"
@@ -512,10 +528,14 @@ public final class OpenStackProvider: Provider {
         let groups = try await securityGroups(named: request.name)
         let id: String
         var existingPorts: Set<Int> = []
+        var existingPeers: Set<String> = []
         if let group = groups.first, let groupID = group["id"].string {
             id = groupID
             for rule in group["security_group_rules"].array where rule["direction"].string == "ingress" {
                 if let port = rule["port_range_min"].int { existingPorts.insert(port) }
+                if rule["protocol"].string == nil, let range = rule["remote_ip_prefix"].string {
+                    existingPeers.insert(range)
+                }
             }
         } else {
             let created = try await api.call(
@@ -537,6 +557,16 @@ public final class OpenStackProvider: Provider {
                         "port_range_max": .number(Double(port)), "remote_ip_prefix": "0.0.0.0/0",
                     ]
                 ], expect: [201, 409], what: "opening port \(port) for \(request.instance)")
+        }
+        for range in peers where !existingPeers.contains(range) {
+            _ = try await api.call(
+                .network, "POST", "/security-group-rules",
+                body: [
+                    "security_group_rule": [
+                        "security_group_id": .string(id), "direction": "ingress", "ethertype": "IPv4",
+                        "remote_ip_prefix": .string(range),
+                    ]
+                ], expect: [201, 409], what: "letting \(range) reach \(request.instance)")
         }
         return request.name
     }

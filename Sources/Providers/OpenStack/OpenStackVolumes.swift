@@ -7,12 +7,15 @@ struct AttachRecord: Sendable, Equatable {
     var instance: String
     var location: String?
     var readOnly: Bool
+    /// For a volume served from another server (sshfs): that server's id. Nova knows nothing of such an attachment.
+    var sharedFrom: String?
 
-    init(name: String, instance: String, location: String?, readOnly: Bool) {
+    init(name: String, instance: String, location: String?, readOnly: Bool, sharedFrom: String? = nil) {
         self.name = name
         self.instance = instance
         self.location = location
         self.readOnly = readOnly
+        self.sharedFrom = sharedFrom
     }
 
     init(_ text: String) {
@@ -21,14 +24,16 @@ struct AttachRecord: Sendable, Equatable {
         instance = json["i"].string ?? ""
         location = json["l"].string
         readOnly = json["r"].bool ?? false
+        sharedFrom = json["s"].string
     }
 
     var text: String {
-        String(
-            decoding: JSON.object([
-                "n": .string(name), "i": .string(instance), "l": location.map(JSON.string) ?? .null,
-                "r": .bool(readOnly),
-            ]).data, as: UTF8.self)
+        var fields: [String: JSON] = [
+            "n": .string(name), "i": .string(instance), "l": location.map(JSON.string) ?? .null,
+            "r": .bool(readOnly),
+        ]
+        if let sharedFrom { fields["s"] = .string(sharedFrom) }
+        return String(decoding: JSON.object(fields).data, as: UTF8.self)
     }
 }
 
@@ -168,6 +173,7 @@ extension OpenStackProvider {
     // MARK: Attachments
 
     public func attachVolume(_ request: AttachmentRequest) async throws(ProviderError) -> ProvisionedAttachment {
+        if let home = request.sharedFrom { return try await share(request, from: home) }
         let record = AttachRecord(
             name: request.name, instance: request.instance, location: request.location, readOnly: request.readOnly)
         let key = Self.attachKey + request.volumeID
@@ -238,13 +244,16 @@ extension OpenStackProvider {
         try runOnNode(access, script, what: "mounting \(request.volumeInstance) on \(request.instance)")
     }
 
-    func runOnNode(_ access: HostAccess, _ script: String, what: String) throws(ProviderError) {
+    /// Runs a script on a node as the provider's SSH user; returns what it printed.
+    @discardableResult
+    func runOnNode(_ access: HostAccess, _ script: String, what: String) throws(ProviderError) -> String {
         do {
             let session = try SSHSession(access.endpoint)
             let result = try session.run("sh -c \(Self.shellQuote(script))")
             guard result.exitStatus == 0 else {
                 throw fail("operation-failed", "\(what) failed (\(result.exitStatus)): \(result.stderr)")
             }
+            return result.stdout
         } catch let error as ProviderError {
             throw error
         } catch {
@@ -291,6 +300,9 @@ extension OpenStackProvider {
     /// attachment, and drops the record.
     func detach(serverID: String, volumeID: String, record: AttachRecord?) async throws(ProviderError) {
         guard let server = try await getServer(serverID) else { return }
+        if let record, let home = record.sharedFrom {
+            return try await unshare(record, volumeID: volumeID, server: server, home: home)
+        }
         if config.mountVolumes, let location = record?.location, server["status"].string == "ACTIVE",
             let name = server["metadata"]["deployctl_name"].string,
             let access = try? access(computeID: serverID, name: name)
@@ -299,7 +311,7 @@ extension OpenStackProvider {
                 "if mountpoint -q -- \(Self.shellQuote(location)); then umount -- \(Self.shellQuote(location)); fi"
             do {
                 try await offload { () throws(ProviderError) in
-                    try self.runOnNode(access, script, what: "unmounting \(location) on \(name)")
+                    _ = try self.runOnNode(access, script, what: "unmounting \(location) on \(name)")
                 }
             } catch  where error.code == "ssh-connect" {
                 // A node that cannot be reached cannot be unmounted; Nova still detaches the disk, so that a broken

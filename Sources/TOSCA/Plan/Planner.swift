@@ -325,6 +325,22 @@ struct Planner {
                 extraAfter[sourceFirst, default: []].append(targetLast)
             }
         }
+        // A volume several hosts mount is attached first where it stays: the first of its hosts whose node does not
+        // scale (else its first host). The others wait for that attachment, which a provider whose volumes attach
+        // to one server at a time shares with them (an attachment step that waits for another of the same volume).
+        for volume in Set(edges.filter { $0.kind == "AttachesTo" }.map(\.to)) {
+            let sources = edges.filter { $0.kind == "AttachesTo" && $0.to == volume }.map(\.from)
+            guard sources.count > 1 else { continue }
+            let home =
+                sources.first { topology.node(named: instanceNode($0))?.scaling.isScalable == false } ?? sources[0]
+            let homeStep = "\(home).attach.\(volume)"
+            for index in steps.indices
+            where steps[index].action == "attach_volume" && steps[index].target == volume
+                && steps[index].instance != home
+            {
+                extraAfter[steps[index].id, default: []].append(homeStep)
+            }
+        }
         for index in steps.indices {
             if let extra = extraAfter[steps[index].id] {
                 for id in extra where !steps[index].after.contains(id) { steps[index].after.append(id) }
