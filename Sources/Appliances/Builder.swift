@@ -1,4 +1,9 @@
+import CArchiveSupport
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A descriptor of OCI content: media type, digest, size.
 public struct Descriptor: Equatable, Sendable {
@@ -183,56 +188,66 @@ public enum ApplianceBuilder {
         return Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
     }
 
-    /// Streams the entries through tar → (diff ID) → gzip → (digest) → a temporary file renamed to its digest.
-    /// `progress` hears the bytes of file contents read and the compressed bytes written every 4 MiB read, and
-    /// once more with the digest at the end.
+    /// Streams the entries through tar → (diff ID) → gzip or zstd → (digest) → a temporary file renamed to its
+    /// digest, on three threads besides the compressor's workers: this one reads the files straight into the tar
+    /// stream's chunks and feeds the compressor, one hashes the tar stream (the diff ID), one hashes the compressed
+    /// stream and writes it. Each stream has `chunks` chunks of `chunkSize` bytes, so memory does not grow with the
+    /// layer (a thread that falls behind makes the others wait); the bytes do not depend on either, nor on the
+    /// compressor's `workers`. `progress` hears the bytes of file contents read and the compressed bytes produced
+    /// every 4 MiB read, and once more with the digest at the end.
     static func writeLayer(
         _ entries: [TarEntry], mtime: UInt64, blobs: URL, compression: ApplianceSpec.Compression = .gzip,
+        chunkSize: Int = 1 << 20, chunks: Int = 8, workers: Int? = nil,
         progress: ((_ read: Int64, _ written: Int64, _ digest: String?) -> Void)? = nil
     ) throws -> (Descriptor, String) {
         let temporary = blobs.appendingPathComponent(".layer-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
-            let handle = FileHandle(forWritingAtPath: temporary.path)
-        else { throw BuildError(description: "cannot write in \(blobs.path)") }
+        let blobDigest = SHA256Stream()
+        let blob = try LayerFile(path: temporary.path, digest: blobDigest)
         var finished = false
+        let diffID = SHA256Stream()
+        let hashing = Stage("diff-id") { diffID.update($0) }
+        let writing = Stage("layer-blob") { try blob.write($0) }
         defer {
-            try? handle.close()
+            // Nothing of the stages' may outlive this call, whatever it throws.
+            try? hashing.finish()
+            try? writing.finish()
             if !finished { try? FileManager.default.removeItem(at: temporary) }
         }
-        let diffID = SHA256Stream()
-        let blobDigest = SHA256Stream()
-        var size: Int64 = 0
-        let sink: (UnsafeRawBufferPointer) throws -> Void = { bytes in
-            blobDigest.update(bytes)
-            size += Int64(bytes.count)
-            try handle.write(contentsOf: Data(bytes))
-        }
+        let compressed = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize)) { try writing.send($0) }
         let compressor: any LayerCompressor =
-            compression == .zstd ? try ZstdStream(sink: sink) : ParallelGzip(sink: sink)
+            compression == .zstd
+            ? try ZstdStream(workers: workers, output: compressed) : ParallelGzip { try compressed.write($0) }
+        // Each tar chunk has two users: the diff ID's stage and the compressor, fed here.
+        let stream = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize), users: 2) { chunk in
+            defer { chunk.release() }
+            try hashing.send(chunk)
+            try compressor.write(chunk.bytes)
+        }
         var read: Int64 = 0
         var reported: Int64 = 0
         let tar = TarWriter(
-            mtime: mtime,
-            sink: { bytes in
-                diffID.update(bytes)
-                try compressor.write(bytes)
-            },
+            mtime: mtime, output: stream,
             read: { count in
                 read += Int64(count)
                 if read - reported >= 4 << 20, let progress {
                     reported = read
-                    progress(read, size, nil)
+                    progress(read, compressed.written, nil)
                 }
             })
         for entry in entries { try tar.write(entry) }
         try tar.finish()
+        try stream.flush()
         try compressor.finish()
-        try handle.synchronize()
+        try compressed.flush()
+        try hashing.finish()
+        try writing.finish()
+        try blob.synchronize()
         let digest = blobDigest.finish()
         let target = blobs.appendingPathComponent(String(digest.dropFirst(7)))
         if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
         try FileManager.default.moveItem(at: temporary, to: target)
         finished = true
+        let size = compressed.written
         progress?(read, size, digest)
         let mediaType = compression == .zstd ? zstdLayerMediaType : layerMediaType
         return (Descriptor(mediaType: mediaType, digest: digest, size: size), diffID.finish())
@@ -326,5 +341,73 @@ public enum ApplianceBuilder {
         let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
         let permissions = (attributes[.posixPermissions] as? NSNumber)?.uint32Value ?? 0
         return (type, size, permissions & 0o111 != 0)
+    }
+}
+
+/// A layer's blob being written: its digest updated and its bytes written as they come, with O_DIRECT while the
+/// pieces allow it (whole blocks from aligned memory: every full chunk). On this project's 2-core VMs, copying
+/// 512 MiB into fresh page-cache pages costs 0.6 s of CPU (0.1 s with O_DIRECT), CPU the compressor and the
+/// digests need, and the fsync at the end then has nothing left to wait for. Where O_DIRECT is refused (tmpfs, an
+/// odd piece), the rest goes through the page cache, its writeback started every 8 MiB.
+private final class LayerFile {
+    /// What O_DIRECT needs of the memory, the offsets and the sizes: 4096 covers every Linux block size in use.
+    static let alignment = 4096
+    let file: Int32
+    let digest: SHA256Stream
+    private var direct: Bool
+    private var written: Int64 = 0
+    private var flushed: Int64 = 0
+
+    /// Creates `path` for writing.
+    init(path: String, digest: SHA256Stream) throws {
+        let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+        var file = dctl_o_direct() == 0 ? -1 : open(path, flags | dctl_o_direct(), 0o644)
+        direct = file >= 0
+        if file < 0 { file = open(path, flags, 0o644) }
+        guard file >= 0 else { throw ApplianceBuilder.BuildError(description: "cannot write \(path)") }
+        self.file = file
+        self.digest = digest
+    }
+
+    deinit { close(file) }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        digest.update(bytes)
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        if direct {
+            let whole = Int(bitPattern: base) % Self.alignment == 0 ? bytes.count / Self.alignment * Self.alignment : 0
+            while offset < whole {
+                let count = Glibc.write(file, base + offset, whole - offset)
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 && errno == EINVAL { break }  // not for this file system after all
+                guard count > 0 else { throw failure() }
+                offset += count
+            }
+            if offset < bytes.count {
+                // From here on through the page cache: clear O_DIRECT.
+                guard fcntl(file, F_SETFL, fcntl(file, F_GETFL) & ~dctl_o_direct()) == 0 else { throw failure() }
+                direct = false
+                flushed = written + Int64(offset)
+            }
+        }
+        while offset < bytes.count {
+            let count = Glibc.write(file, base + offset, bytes.count - offset)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw failure() }
+            offset += count
+        }
+        written += Int64(bytes.count)
+        if !direct && written - flushed >= 8 << 20 {
+            dctl_start_writeback(file, flushed, written - flushed)
+            flushed = written
+        }
+    }
+
+    /// Waits until the blob is on disk.
+    func synchronize() throws { guard fsync(file) == 0 else { throw failure() } }
+
+    private func failure() -> ApplianceBuilder.BuildError {
+        ApplianceBuilder.BuildError(description: "writing a layer: \(String(cString: strerror(errno)))")
     }
 }

@@ -14,12 +14,19 @@ struct TarEntry: Equatable {
     var mode: UInt32
 }
 
+/// Where a tar stream goes.
+protocol TarOutput: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Reads from `file` (an open descriptor) into the stream; the bytes read, 0 at the file's end.
+    func read(from file: Int32) throws -> Int
+}
+
 /// Writes a tar stream that depends only on its entries: POSIX ustar headers (PAX records for paths, link targets
 /// or sizes that do not fit), owner 0:0 with no names, one fixed mtime, entries in the order given (the caller
-/// sorts them), file contents streamed in 64 KiB pieces.
+/// sorts them), file contents read straight into the output.
 struct TarWriter {
     let mtime: UInt64
-    let sink: (UnsafeRawBufferPointer) throws -> Void
+    let output: any TarOutput
     /// Hears the size of each piece of file contents read (progress).
     var read: ((Int) -> Void)? = nil
 
@@ -60,18 +67,19 @@ struct TarWriter {
                 name: String(name.utf8.prefix(100)) ?? "", typeflag: typeflag, size: size > 0o77777777777 ? 0 : size,
                 link: String(link.utf8.prefix(100)) ?? "", mode: entry.mode))
         if case .file(let source, let expected) = entry.kind {
-            guard let handle = FileHandle(forReadingAtPath: source) else {
-                throw TarError(description: "cannot read \(source)")
-            }
-            defer { try? handle.close() }
+            let file = open(source, O_RDONLY | O_CLOEXEC)
+            guard file >= 0 else { throw TarError(description: "cannot read \(source)") }
+            defer { close(file) }
             var written: UInt64 = 0
             while true {
-                let chunk = try handle.read(upToCount: 1 << 16) ?? Data()
-                if chunk.isEmpty { break }
-                written += UInt64(chunk.count)
-                read?(chunk.count)
+                let count: Int
+                do { count = try output.read(from: file) } catch let error as POSIXError {
+                    throw TarError(description: "cannot read \(source): \(error.code)")
+                }
+                if count == 0 { break }
+                written += UInt64(count)
+                read?(count)
                 guard written <= expected else { throw TarError(description: "\(source) grew while it was read") }
-                try chunk.withUnsafeBytes { try sink($0) }
             }
             guard written == expected else { throw TarError(description: "\(source) shrank while it was read") }
             let remainder = Int(written % 512)
@@ -82,7 +90,7 @@ struct TarWriter {
     /// The end of the archive: two zero blocks.
     func finish() throws { try emit(Data(count: 1024)) }
 
-    private func emit(_ data: Data) throws { try data.withUnsafeBytes { try sink($0) } }
+    private func emit(_ data: Data) throws { try data.withUnsafeBytes { try output.write($0) } }
 
     private func padded(_ data: Data) -> Data {
         var out = data
