@@ -131,5 +131,27 @@ struct PlaybookOperationTests {
         #expect(text.contains("\"ansible_ssh_private_key_file\" : \"\\/k\\/id_ed25519\""))
         #expect(text.contains("StrictHostKeyChecking=yes"))
         #expect(text.contains("UserKnownHostsFile=\\/k\\/known_hosts"))
+        #expect(!text.contains("ansible_become"))
+    }
+
+    @Test("another host with its own known_hosts and a login user that is not root: its own file, and become")
+    func inventoryPerHost() throws {
+        let operation = PlaybookOperation(
+            name: "x", playbook: "p.yml",
+            hosts: [
+                .init(name: "h1", address: "10.231.7.11", user: "root", privateKey: "/k/a"),
+                .init(
+                    name: "h2", address: "10.231.7.12", user: "debian", privateKey: "/k/b", groups: ["target"],
+                    knownHosts: "/k/b_known_hosts"),
+            ],
+            knownHosts: "/k/a_known_hosts", variables: [:])
+        let inventory = try #require(
+            try JSONSerialization.jsonObject(with: try operation.inventory()) as? [String: [String: Any]])
+        let hosts = try #require(inventory["all"]?["hosts"] as? [String: [String: String]])
+        #expect(hosts["h1"]?["ansible_ssh_common_args"] == nil && hosts["h1"]?["ansible_become"] == nil)
+        #expect(hosts["h2"]?["ansible_ssh_common_args"]?.contains("UserKnownHostsFile=/k/b_known_hosts") == true)
+        #expect(hosts["h2"]?["ansible_become"] == "true")
+        let shared = (inventory["all"]?["vars"] as? [String: String])?["ansible_ssh_common_args"]
+        #expect(shared?.contains("UserKnownHostsFile=/k/a_known_hosts") == true)
     }
 }

@@ -291,15 +291,19 @@ class Backing:
     def default_user(cls, node):
         """cloud-init's default user (--default-user): an account with passwordless sudo and no password (`*`, not
         locked: sshd without PAM refuses locked accounts), made in the node's own /etc and /home (entered through
-        its sshd's mount namespace); the keypair's key lets it in like root."""
+        its sshd's mount namespace), and the node's name in its /etc/hosts; the keypair's key lets it in like
+        root."""
         if not cls.user:
             return
         with open(os.path.join(cls.node_dir, "nodes", node, "sshd.pid")) as source:
             pid = source.read().strip()
         script = (f"id -u {cls.user} >/dev/null 2>&1 || useradd -m -s /bin/bash -p '*' {cls.user}; "
                   f"mkdir -p /etc/sudoers.d; echo '{cls.user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-cloud-init-users; "
-                  "chmod 440 /etc/sudoers.d/90-cloud-init-users")
-        result = subprocess.run(["nsenter", "-t", pid, "-m", "--", "sh", "-c", script], capture_output=True, text=True)
+                  "chmod 440 /etc/sudoers.d/90-cloud-init-users; "
+                  # manage_etc_hosts: the node's name resolves (else sudo waits on DNS for it, and Ansible's become
+                  # times out waiting for its prompt)
+                  "grep -q \"[[:space:]]$(hostname)\\$\" /etc/hosts || echo \"127.0.1.1 $(hostname)\" >> /etc/hosts")
+        result = subprocess.run(["nsenter", "-t", pid, "-m", "-u", "--", "sh", "-c", script], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"cloud-init's default user: {result.stderr.strip()}")
 

@@ -76,6 +76,8 @@ public struct PlaybookOperation: Sendable {
             if let own = host.knownHosts, own != knownHosts {
                 entry["ansible_ssh_common_args"] = Self.sshArguments(own)
             }
+            // A login user other than root (a cloud image's default user) runs the tasks through sudo.
+            if host.user != "root" { entry["ansible_become"] = "true" }
             hostEntries[host.name] = entry
         }
         var children: [String: Any] = [:]

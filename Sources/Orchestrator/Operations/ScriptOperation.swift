@@ -17,8 +17,9 @@ public struct ScriptOperation: Sendable {
     /// The base name of the operation's files there (script, environment, outputs): unique among operations that
     /// may run at once in the same directory. Defaults to the operation's name.
     public var fileBase: String?
-    /// The login user is not root: the work directory is made (and handed to the user) and the script runs
-    /// through `sudo -n`, as cloud images' default users (debian, ubuntu, cloud-user) have it.
+    /// The login user is not root: the work directory is made (and handed to the user) and the script runs as root
+    /// through `sudo -n`, as cloud images' default users (debian, ubuntu, cloud-user) have it, with the session's
+    /// `SSH_CONNECTION` and `SSH_CLIENT`.
     public var elevate = false
 
     public init(name: String, script: Data, inputs: [String: String], workDirectory: String) {
@@ -74,7 +75,10 @@ public struct ScriptOperation: Sendable {
                 (set -a; . \(shellQuote(environmentPath)); rm -f \(shellQuote(environmentPath)); set +a; \
                 exec /bin/sh \(shellQuote(scriptPath)))
                 """
-            let result = try session.run(elevate ? "sudo -n sh -c \(shellQuote(command))" : command, timeout: timeout)
+            // Through sudo the script still sees the SSH session's own variables (sudo resets the environment).
+            let elevated =
+                "sudo -n env SSH_CONNECTION=\"$SSH_CONNECTION\" SSH_CLIENT=\"$SSH_CLIENT\" sh -c \(shellQuote(command))"
+            let result = try session.run(elevate ? elevated : command, timeout: timeout)
             let outputs = try session.run(
                 "cat \(shellQuote(outputsPath)) 2>/dev/null; rm -f \(shellQuote(outputsPath))")
             return Result(

@@ -244,12 +244,14 @@ extension OpenStackProvider {
         try runOnNode(access, script, what: "mounting \(request.volumeInstance) on \(request.instance)")
     }
 
-    /// Runs a script on a node as the provider's SSH user; returns what it printed.
+    /// Runs a script on a node as root: as the provider's SSH user when that is root, else through `sudo -n` (a
+    /// cloud image's default user); returns what it printed.
     @discardableResult
     func runOnNode(_ access: HostAccess, _ script: String, what: String) throws(ProviderError) -> String {
         do {
             let session = try SSHSession(access.endpoint)
-            let result = try session.run("sh -c \(Self.shellQuote(script))")
+            let sudo = access.endpoint.user == "root" ? "" : "sudo -n "
+            let result = try session.run("\(sudo)sh -c \(Self.shellQuote(script))")
             guard result.exitStatus == 0 else {
                 throw fail("operation-failed", "\(what) failed (\(result.exitStatus)): \(result.stderr)")
             }
