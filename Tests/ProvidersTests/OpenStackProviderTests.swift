@@ -105,11 +105,13 @@ struct OpenStackProviderTests {
         #expect(await provider.api.authentications() == 1)
         let first = try await provider.api.token()
         #expect(try await provider.api.token().value == first.value)
-        // Within the last tenth of its life the token is replaced, and calls go on working.
+        // (Counted from here: on a loaded machine the first token may already have been in its last tenth.)
+        let before = await provider.api.authentications()
+        // Within the last tenth of its life the token is replaced, once, and calls go on working.
         try await Task.sleep(for: .seconds(11.5))
         let second = try await provider.api.token()
         #expect(second.value != first.value)
-        #expect(await provider.api.authentications() == 2)
+        #expect(await provider.api.authentications() == before + 1)
         #expect(!(try await provider.flavors()).isEmpty)
     }
 
