@@ -42,6 +42,15 @@ struct BoneDensityClusterTests {
         cd /home/cloudadm && su cloudadm -c 'sbatch --wait --parsable -o /results/job-%j.log ./density.sh'
         """
 
+    /// Submits `densityJob` on the front-end through `ssh` (node, command), waits for it, and returns its id.
+    static func submitDensityJob(_ ssh: (String, String) throws -> DeployctlBinary.Run) throws -> String {
+        let submitted = try ssh("front", densityJob)
+        #expect(submitted.status == 0, "\(submitted.output)")
+        let jobID = submitted.output.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(Int(jobID) != nil, "sbatch --parsable printed \(submitted.output)")
+        return jobID
+    }
+
     let directory: URL
     let home: String
 
@@ -156,11 +165,7 @@ struct BoneDensityClusterTests {
             gpuJob.output.hasSuffix((0..<gpus).map(String.init).joined(separator: ",") + "\n"), "\(gpuJob.output)")
 
         // A researcher's job, submitted as the study account on the front-end, runs on a worker.
-        let job = Self.densityJob
-        let submitted = try ssh("front", job)
-        #expect(submitted.status == 0, "\(submitted.output)")
-        let jobID = submitted.output.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(Int(jobID) != nil, "sbatch --parsable printed \(submitted.output)")
+        let jobID = try Self.submitDensityJob(ssh)
         let results = try ssh("front", "cat /results/density-\(jobID).txt /results/job-\(jobID).log")
         #expect(results.output.contains("patient-0001 L1 218.4 measured on dctl-bd-cpu-worker-"), "\(results.output)")
         #expect(results.output.contains("data-read-only"))

@@ -206,11 +206,7 @@ struct OpenStackDeploymentTests {
 
         // A researcher's job, submitted as the study account on the front-end, runs on a worker: it reads the data
         // and writes its results, which the front-end and the portal's host see.
-        let job = BoneDensityClusterTests.densityJob
-        let submitted = try ssh("front", job)
-        #expect(submitted.status == 0, "\(submitted.output)")
-        let jobID = submitted.output.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(Int(jobID) != nil, "sbatch --parsable printed \(submitted.output)")
+        let jobID = try BoneDensityClusterTests.submitDensityJob(ssh)
         let results = try ssh("front", "cat /results/density-\(jobID).txt /results/job-\(jobID).log")
         #expect(
             results.output.contains("patient-0001 L1 218.4 measured on dctl-bd-cpu-worker-"), "\(results.output)")

@@ -441,15 +441,17 @@ public struct Deployer: Sendable {
         // needs a public address.
         var ports: [Int] = []
         var isPublic = false
+        func isPublicEndpoint(_ capability: JSONValue) -> Bool {
+            if case .string(let network)? = capability["network_name"] { return network.uppercased() == "PUBLIC" }
+            return false
+        }
         if case .object(let all)? = capabilities {
             for (_, capability) in all {
                 if let port = capability["port"].flatMap(Self.int) { ports.append(port) }
                 if case .object(let named)? = capability["ports"] {
                     ports += named.compactMap { $0.1["source"].flatMap(Self.int) }
                 }
-                if case .string(let network)? = capability["network_name"], network.uppercased() == "PUBLIC" {
-                    isPublic = true
-                }
+                if isPublicEndpoint(capability) { isPublic = true }
             }
         }
         // And the public endpoints of what it hosts (a portal's https): the node is reached on those ports from
@@ -458,9 +460,7 @@ public struct Deployer: Sendable {
             guard case .object(let all)? = plan.nodes.first(where: { $0.0 == hosted })?.1["capabilities"] else {
                 continue
             }
-            for (_, capability) in all {
-                guard case .string(let network)? = capability["network_name"], network.uppercased() == "PUBLIC"
-                else { continue }
+            for (_, capability) in all where isPublicEndpoint(capability) {
                 isPublic = true
                 if let port = capability["port"].flatMap(Self.int) { ports.append(port) }
             }
@@ -470,18 +470,12 @@ public struct Deployer: Sendable {
 
     /// The nodes whose instances are hosted, directly or down a chain, on instances of `node`.
     static func hostedNodes(on node: String, in plan: Plan) -> [String] {
-        let hostOf = Dictionary(plan.instances.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var result: [String] = []
-        for instance in plan.instances where instance.node != node && !result.contains(instance.node) {
-            var current = instance.host
-            var steps = 0
-            while let id = current, let host = hostOf[id], steps < 64 {
-                if host.node == node {
-                    result.append(instance.node)
-                    break
-                }
-                current = host.host
-                steps += 1
+        for instance in plan.instances where !result.contains(instance.node) {
+            if let root = plan.rootHost(of: instance.id),
+                plan.instances.contains(where: { $0.id == root && $0.node == node })
+            {
+                result.append(instance.node)
             }
         }
         return result

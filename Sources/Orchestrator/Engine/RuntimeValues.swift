@@ -141,14 +141,7 @@ struct RuntimeValues {
     }
 
     /// The compute instance `instance` runs on (itself when it is one).
-    func host(of instance: String) -> String? {
-        var current = instance
-        var seen: Set<String> = []
-        while let next = plan.instances.first(where: { $0.id == current })?.host, seen.insert(current).inserted {
-            current = next
-        }
-        return current == instance ? nil : current
-    }
+    func host(of instance: String) -> String? { plan.rootHost(of: instance) }
 
     func computeHost(of instance: String) -> String? {
         if plan.steps.contains(where: { $0.instance == instance && $0.action == "create_compute" }) {
@@ -223,5 +216,17 @@ struct RuntimeValues {
         case (.object, .string(let name)): return value[name] ?? .null
         default: return .null
         }
+    }
+}
+
+extension Plan {
+    /// The instance at the bottom of `instance`'s hosting chain (its compute); nil when nothing hosts it.
+    func rootHost(of instance: String) -> String? {
+        var current = instance
+        var seen: Set<String> = []
+        while let next = instances.first(where: { $0.id == current })?.host, seen.insert(current).inserted {
+            current = next
+        }
+        return current == instance ? nil : current
     }
 }

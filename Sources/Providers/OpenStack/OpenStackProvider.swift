@@ -547,26 +547,23 @@ public final class OpenStackProvider: Provider {
             }
             id = groupID
         }
-        for port in Set([22] + request.ports).subtracting(existingPorts).sorted() {
+        // An ingress rule (IPv4) of the group; one already there (409) is success.
+        func allow(_ rule: [String: JSON], what: String) async throws(ProviderError) {
+            let base: [String: JSON] = ["security_group_id": .string(id), "direction": "ingress", "ethertype": "IPv4"]
             _ = try await api.call(
                 .network, "POST", "/security-group-rules",
-                body: [
-                    "security_group_rule": [
-                        "security_group_id": .string(id), "direction": "ingress", "ethertype": "IPv4",
-                        "protocol": "tcp", "port_range_min": .number(Double(port)),
-                        "port_range_max": .number(Double(port)), "remote_ip_prefix": "0.0.0.0/0",
-                    ]
-                ], expect: [201, 409], what: "opening port \(port) for \(request.instance)")
+                body: ["security_group_rule": .object(base.merging(rule) { _, new in new })], expect: [201, 409],
+                what: what)
+        }
+        for port in Set([22] + request.ports).subtracting(existingPorts).sorted() {
+            try await allow(
+                [
+                    "protocol": "tcp", "port_range_min": .number(Double(port)),
+                    "port_range_max": .number(Double(port)), "remote_ip_prefix": "0.0.0.0/0",
+                ], what: "opening port \(port) for \(request.instance)")
         }
         for range in peers where !existingPeers.contains(range) {
-            _ = try await api.call(
-                .network, "POST", "/security-group-rules",
-                body: [
-                    "security_group_rule": [
-                        "security_group_id": .string(id), "direction": "ingress", "ethertype": "IPv4",
-                        "remote_ip_prefix": .string(range),
-                    ]
-                ], expect: [201, 409], what: "letting \(range) reach \(request.instance)")
+            try await allow(["remote_ip_prefix": .string(range)], what: "letting \(range) reach \(request.instance)")
         }
         return request.name
     }

@@ -23,13 +23,11 @@ extension OpenStackProvider {
                 "\(request.volumeInstance) is attached to \(home.instance) and Cinder attaches a volume to one server: "
                     + "\(request.instance) can only mount it from there, which needs a mount path and mounted volumes")
         }
-        let record = AttachRecord(
-            name: request.name, instance: request.instance, location: location, readOnly: request.readOnly,
-            sharedFrom: home.computeID)
-        let key = Self.attachKey + request.volumeID
-        _ = try await api.call(
-            .compute, "PUT", "/servers/\(request.computeID)/metadata/\(key)",
-            body: ["meta": [key: .string(record.text)]], what: "recording attachment \(request.name)")
+        try await recordAttachment(
+            AttachRecord(
+                name: request.name, instance: request.instance, location: location, readOnly: request.readOnly,
+                sharedFrom: home.computeID),
+            server: request.computeID, volumeID: request.volumeID)
         guard let server = try await getServer(home.computeID),
             let address = Self.addresses(server, type: "fixed").first
         else {
@@ -77,6 +75,8 @@ extension OpenStackProvider {
     func unshare(_ record: AttachRecord, volumeID: String, server: JSON, home: String) async throws(ProviderError) {
         let serverID = server["id"].string ?? ""
         let name = Self.shareName(record.name)
+        // An unreachable host keeps nothing to unmount that matters (its key is dropped on the other end); a serving
+        // host that cannot be reached is being deleted or is broken, and its keys go with it.
         if server["status"].string == "ACTIVE", let host = try? access(computeID: serverID, name: serverID) {
             let location = record.location ?? ""
             let script = """
@@ -85,31 +85,18 @@ extension OpenStackProvider {
                 if [ -n "$target" ] && mountpoint -q -- "$target"; then
                   umount -- "$target" 2>/dev/null || fusermount3 -u -- "$target" 2>/dev/null || fusermount -u -- "$target"
                 fi
-                rm -f /etc/deployctl/shares/\(name) /etc/deployctl/shares/\(name).pub /etc/deployctl/shares/\(name).known_hosts
+                rm -f \(Self.shareKey(name)) \(Self.shareKey(name)).pub \(Self.shareKey(name)).known_hosts
                 """
-            do {
-                try await offload { () throws(ProviderError) in
-                    _ = try self.runOnNode(host, script, what: "unmounting \(location) on \(record.instance)")
-                }
-            } catch  where error.code == "ssh-connect" {
-                // An unreachable host keeps nothing to unmount that matters: its key is dropped on the other end.
-            }
+            try await runIfReachable(host, script, what: "unmounting \(location) on \(record.instance)")
         }
         if let serving = try await getServer(home), serving["status"].string == "ACTIVE",
             let access = try? access(computeID: home, name: home)
         {
-            let script = Self.revokeScript(marker: Self.shareMarker(name), port: config.sshPort)
-            do {
-                try await offload { () throws(ProviderError) in
-                    _ = try self.runOnNode(access, script, what: "revoking \(record.instance)'s share key")
-                }
-            } catch  where error.code == "ssh-connect" {
-                // A serving host that cannot be reached is being deleted or is broken; its keys go with it.
-            }
+            try await runIfReachable(
+                access, Self.revokeScript(marker: Self.shareMarker(name), port: config.sshPort),
+                what: "revoking \(record.instance)'s share key")
         }
-        _ = try await api.call(
-            .compute, "DELETE", "/servers/\(serverID)/metadata/\(Self.attachKey + volumeID)", expect: [204, 404],
-            what: "dropping the attachment record")
+        try await dropAttachmentRecord(server: serverID, volumeID: volumeID)
     }
 
     /// The attachment's name as a file name and key comment.
@@ -118,6 +105,9 @@ extension OpenStackProvider {
     }
 
     static func shareMarker(_ name: String) -> String { "deployctl-share:\(name)" }
+
+    /// Where the mounting host keeps the share's key (`.pub` and `.known_hosts` beside it).
+    static func shareKey(_ name: String) -> String { "/etc/deployctl/shares/\(name)" }
 
     /// On the mounting host: sshfs installed, the share key made once; prints its public half.
     static func shareKeyScript(name: String) -> String {
@@ -131,9 +121,9 @@ extension OpenStackProvider {
           fi
         fi
         command -v sshfs >/dev/null 2>&1 || { echo "sshfs is not installed and could not be installed" >&2; exit 4; }
-        mkdir -p /etc/deployctl/shares
-        chmod 700 /etc/deployctl/shares
-        key=/etc/deployctl/shares/\(name)
+        key=\(shareKey(name))
+        mkdir -p "$(dirname "$key")"
+        chmod 700 "$(dirname "$key")"
         [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C \(shellQuote(shareMarker(name))) -f "$key"
         cut -d' ' -f1-2 "$key.pub"
         """
@@ -197,12 +187,12 @@ extension OpenStackProvider {
         let options = [
             readOnly ? "ro" : "rw", "allow_other", "reconnect", "ServerAliveInterval=15", "ServerAliveCountMax=3",
             "BatchMode=yes", "StrictHostKeyChecking=yes",
-            "UserKnownHostsFile=/etc/deployctl/shares/\(name).known_hosts",
-            "IdentityFile=/etc/deployctl/shares/\(name)", "IdentitiesOnly=yes", "port=\(port)",
+            "UserKnownHostsFile=\(shareKey(name)).known_hosts", "IdentityFile=\(shareKey(name))", "IdentitiesOnly=yes",
+            "port=\(port)",
         ].joined(separator: ",")
         return """
             set -e
-            printf '%s\\n' \(shellQuote(knownHosts)) > /etc/deployctl/shares/\(name).known_hosts
+            printf '%s\\n' \(shellQuote(knownHosts)) > \(shareKey(name)).known_hosts
             target=\(shellQuote(target))
             mkdir -p -- "$target"
             if mountpoint -q -- "$target"; then exit 0; fi

@@ -174,12 +174,11 @@ extension OpenStackProvider {
 
     public func attachVolume(_ request: AttachmentRequest) async throws(ProviderError) -> ProvisionedAttachment {
         if let home = request.sharedFrom { return try await share(request, from: home) }
-        let record = AttachRecord(
-            name: request.name, instance: request.instance, location: request.location, readOnly: request.readOnly)
-        let key = Self.attachKey + request.volumeID
-        _ = try await api.call(
-            .compute, "PUT", "/servers/\(request.computeID)/metadata/\(key)",
-            body: ["meta": [key: .string(record.text)]], what: "recording attachment \(request.name)")
+        try await recordAttachment(
+            AttachRecord(
+                name: request.name, instance: request.instance, location: request.location,
+                readOnly: request.readOnly),
+            server: request.computeID, volumeID: request.volumeID)
         let attached = try await api.call(
             .compute, "GET", "/servers/\(request.computeID)/os-volume_attachments",
             what: "listing the volumes of \(request.instance)"
@@ -215,6 +214,29 @@ extension OpenStackProvider {
             try self.mount(request, device: reported, location: location)
         }
         return ProvisionedAttachment(providerID: "\(request.computeID)/\(request.volumeID)", location: location)
+    }
+
+    /// Writes an attachment's record on its server's metadata (before anything is attached or mounted).
+    func recordAttachment(_ record: AttachRecord, server: String, volumeID: String) async throws(ProviderError) {
+        let key = Self.attachKey + volumeID
+        _ = try await api.call(
+            .compute, "PUT", "/servers/\(server)/metadata/\(key)", body: ["meta": [key: .string(record.text)]],
+            what: "recording attachment \(record.name)")
+    }
+
+    /// Drops an attachment's record from its server's metadata (after it is undone).
+    func dropAttachmentRecord(server: String, volumeID: String) async throws(ProviderError) {
+        _ = try await api.call(
+            .compute, "DELETE", "/servers/\(server)/metadata/\(Self.attachKey + volumeID)", expect: [204, 404],
+            what: "dropping the attachment record")
+    }
+
+    /// Runs a script on a node that may be gone or broken: one that cannot be reached is skipped (what the script
+    /// would undo goes with the node); any other failure is thrown.
+    func runIfReachable(_ access: HostAccess, _ script: String, what: String) async throws(ProviderError) {
+        do {
+            try await offload { () throws(ProviderError) in _ = try self.runOnNode(access, script, what: what) }
+        } catch  where error.code == "ssh-connect" {}
     }
 
     /// Mounts the attached volume at its location on the node (read-only when asked), making a file system first
@@ -311,15 +333,10 @@ extension OpenStackProvider {
         {
             let script =
                 "if mountpoint -q -- \(Self.shellQuote(location)); then umount -- \(Self.shellQuote(location)); fi"
-            do {
-                try await offload { () throws(ProviderError) in
-                    _ = try self.runOnNode(access, script, what: "unmounting \(location) on \(name)")
-                }
-            } catch  where error.code == "ssh-connect" {
-                // A node that cannot be reached cannot be unmounted; Nova still detaches the disk, so that a broken
-                // node never keeps its volumes (or `down`) hostage. An unmount that fails on a reachable node (the
-                // mount is busy) stops the detach instead.
-            }
+            // A node that cannot be reached cannot be unmounted; Nova still detaches the disk, so that a broken node
+            // never keeps its volumes (or `down`) hostage. An unmount that fails on a reachable node (the mount is
+            // busy) stops the detach instead.
+            try await runIfReachable(access, script, what: "unmounting \(location) on \(name)")
         }
         _ = try await api.call(
             .compute, "DELETE", "/servers/\(serverID)/os-volume_attachments/\(volumeID)", expect: [202, 204, 404],
@@ -333,9 +350,7 @@ extension OpenStackProvider {
             }
             try await sleep()
         }
-        _ = try await api.call(
-            .compute, "DELETE", "/servers/\(serverID)/metadata/\(Self.attachKey + volumeID)", expect: [204, 404],
-            what: "dropping the attachment record")
+        try await dropAttachmentRecord(server: serverID, volumeID: volumeID)
     }
 
     // MARK: Finding everything of a deployment

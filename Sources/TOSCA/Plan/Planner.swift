@@ -328,8 +328,8 @@ struct Planner {
         // A volume several hosts mount is attached first where it stays: the first of its hosts whose node does not
         // scale (else its first host). The others wait for that attachment, which a provider whose volumes attach
         // to one server at a time shares with them (an attachment step that waits for another of the same volume).
-        for volume in Set(edges.filter { $0.kind == "AttachesTo" }.map(\.to)) {
-            let sources = edges.filter { $0.kind == "AttachesTo" && $0.to == volume }.map(\.from)
+        for (volume, attachments) in Dictionary(grouping: edges.filter { $0.kind == "AttachesTo" }, by: \.to) {
+            let sources = attachments.map(\.from)
             guard sources.count > 1 else { continue }
             let home =
                 sources.first { topology.node(named: instanceNode($0))?.scaling.isScalable == false } ?? sources[0]
