@@ -193,36 +193,50 @@ public enum ApplianceBuilder {
     /// stream's chunks and feeds the compressor, one hashes the tar stream (the diff ID), one hashes the compressed
     /// stream and writes it. Each stream has `chunks` chunks of `chunkSize` bytes, so memory does not grow with the
     /// layer (a thread that falls behind makes the others wait); the bytes do not depend on either, nor on the
-    /// compressor's `workers`. `progress` hears the bytes of file contents read and the compressed bytes produced
+    /// compressor's `workers`. Chunks of one frame (the default) are compressed where they lie, not copied. `progress` hears the bytes of file contents read and the compressed bytes produced
     /// every 4 MiB read, and once more with the digest at the end.
     static func writeLayer(
         _ entries: [TarEntry], mtime: UInt64, blobs: URL, compression: ApplianceSpec.Compression = .gzip,
-        chunkSize: Int = 1 << 20, chunks: Int = 8, workers: Int? = nil,
+        chunkSize: Int = LayerFrames.size, chunks: Int = 8, workers: Int? = nil,
         progress: ((_ read: Int64, _ written: Int64, _ digest: String?) -> Void)? = nil
     ) throws -> (Descriptor, String) {
         let temporary = blobs.appendingPathComponent(".layer-\(UUID().uuidString)")
         let blobDigest = SHA256Stream()
-        let blob = try LayerFile(path: temporary.path, digest: blobDigest)
+        let blob = try LayerFile(path: temporary.path)
         var finished = false
         let diffID = SHA256Stream()
         let hashing = Stage("diff-id") { diffID.update($0) }
+        let digesting = Stage("blob-digest") { blobDigest.update($0) }
         let writing = Stage("layer-blob") { try blob.write($0) }
         defer {
             // Nothing of the stages' may outlive this call, whatever it throws.
             try? hashing.finish()
+            try? digesting.finish()
             try? writing.finish()
             if !finished { try? FileManager.default.removeItem(at: temporary) }
         }
-        let compressed = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize)) { try writing.send($0) }
+        // Each compressed chunk has two users too: the digest's stage and the writer's.
+        let compressed = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize), users: 2) { chunk in
+            do { try digesting.send(chunk) } catch {
+                chunk.release()
+                throw error
+            }
+            try writing.send(chunk)
+        }
         let compressor: any LayerCompressor =
             compression == .zstd
-            ? try ZstdStream(workers: workers, output: compressed) : ParallelGzip { try compressed.write($0) }
+            ? FrameCompressor(ZstdFrames(), workers: workers, output: compressed)
+            : FrameCompressor(GzipMembers(), workers: workers, output: compressed)
         // Each tar chunk has two users: the diff ID's stage and the compressor, fed here.
         let stream = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize), users: 2) { chunk in
-            defer { chunk.release() }
-            try hashing.send(chunk)
-            try compressor.write(chunk.bytes)
+            do { try hashing.send(chunk) } catch {
+                chunk.release()
+                throw error
+            }
+            try compressor.take(chunk)
         }
+        // A stored zstd frame keeps its tar chunk until it is written out, on this thread.
+        stream.relief = { try compressor.relieve() }
         var read: Int64 = 0
         var reported: Int64 = 0
         let tar = TarWriter(
@@ -240,6 +254,7 @@ public enum ApplianceBuilder {
         try compressor.finish()
         try compressed.flush()
         try hashing.finish()
+        try digesting.finish()
         try writing.finish()
         try blob.synchronize()
         let digest = blobDigest.finish()
@@ -344,7 +359,7 @@ public enum ApplianceBuilder {
     }
 }
 
-/// A layer's blob being written: its digest updated and its bytes written as they come, with O_DIRECT while the
+/// A layer's blob being written: its bytes written as they come (its digest is taken beside), with O_DIRECT while the
 /// pieces allow it (whole blocks from aligned memory: every full chunk). On this project's 2-core VMs, copying
 /// 512 MiB into fresh page-cache pages costs 0.6 s of CPU (0.1 s with O_DIRECT), CPU the compressor and the
 /// digests need, and the fsync at the end then has nothing left to wait for. Where O_DIRECT is refused (tmpfs, an
@@ -353,26 +368,23 @@ private final class LayerFile {
     /// What O_DIRECT needs of the memory, the offsets and the sizes: 4096 covers every Linux block size in use.
     static let alignment = 4096
     let file: Int32
-    let digest: SHA256Stream
     private var direct: Bool
     private var written: Int64 = 0
     private var flushed: Int64 = 0
 
     /// Creates `path` for writing.
-    init(path: String, digest: SHA256Stream) throws {
+    init(path: String) throws {
         let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
         var file = dctl_o_direct() == 0 ? -1 : open(path, flags | dctl_o_direct(), 0o644)
         direct = file >= 0
         if file < 0 { file = open(path, flags, 0o644) }
         guard file >= 0 else { throw ApplianceBuilder.BuildError(description: "cannot write \(path)") }
         self.file = file
-        self.digest = digest
     }
 
     deinit { close(file) }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        digest.update(bytes)
         guard let base = bytes.baseAddress else { return }
         var offset = 0
         if direct {

@@ -42,6 +42,17 @@ final class ChunkPool: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while free.isEmpty { condition.wait() }
+        return handOut(users: users)
+    }
+
+    /// An empty chunk that `users` will release, or nil at once if none is free.
+    func tryTake(users: Int) -> Chunk? {
+        condition.lock()
+        defer { condition.unlock() }
+        return free.isEmpty ? nil : handOut(users: users)
+    }
+
+    private func handOut(users: Int) -> Chunk {
         let chunk = free.removeLast()
         chunk.count = 0
         chunk.users = users
@@ -104,6 +115,9 @@ final class ChunkWriter: TarOutput {
     private var current: Chunk?
     /// The bytes written so far.
     private(set) var written: Int64 = 0
+    /// Called while every chunk is in use, before waiting for one: a user that holds chunks until this thread
+    /// calls it (a compressor writing frames out in order) gives some back; it says whether it did anything.
+    var relief: (() throws -> Bool)?
 
     init(pool: ChunkPool, users: Int = 1, deliver: @escaping (Chunk) throws -> Void) {
         self.pool = pool
@@ -113,9 +127,11 @@ final class ChunkWriter: TarOutput {
 
     deinit { if let current { for _ in 0..<users { current.release() } } }
 
-    private func chunk() -> Chunk {
+    private func chunk() throws -> Chunk {
         if let current { return current }
-        let chunk = pool.take(users: users)
+        var taken = pool.tryTake(users: users)
+        while taken == nil, let relief, try relief() { taken = pool.tryTake(users: users) }
+        let chunk = taken ?? pool.take(users: users)
         current = chunk
         return chunk
     }
@@ -146,7 +162,7 @@ final class ChunkWriter: TarOutput {
     /// Lets `body` write straight into the current chunk's free space (never empty); `body` returns the bytes it
     /// wrote there.
     func fill(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
-        let chunk = chunk()
+        let chunk = try chunk()
         let count = try body(UnsafeMutableRawBufferPointer(rebasing: chunk.storage[chunk.count...]))
         chunk.count += count
         written += Int64(count)

@@ -54,7 +54,10 @@ struct PipelineTests {
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
         for compression in [ApplianceSpec.Compression.zstd, .gzip] {
             var layers: [Descriptor] = []
-            for (chunkSize, chunks, workers) in [(1 << 20, 4, 2), (4099, 1, 1), (65_536, 2, 4), (3 << 20, 3, 3)] {
+            for (chunkSize, chunks, workers) in [
+                (LayerFrames.size, 8, 2), (LayerFrames.size, 1, 1), (1 << 20, 4, 2), (4099, 1, 1),
+                (65_536, 2, 4), (3 << 20, 3, 3),
+            ] {
                 let (descriptor, diffID) = try ApplianceBuilder.writeLayer(
                     entries, mtime: 0, blobs: blobs, compression: compression, chunkSize: chunkSize, chunks: chunks,
                     workers: workers)
