@@ -13,7 +13,7 @@ RELEASE_BIN := .build/release/deployctl
 # static build) and is tested against a real Orthanc PACS with DICOMweb; dcmtk's dcmdump checks written files.
 # On OpenStack, nodes mount a volume attached to another server over sshfs, and a cloud image's default user
 # works through sudo (the simulator's nodes have one).
-SYSTEM_PACKAGES := iproute2 util-linux openssh-server openssh-client libsqlite3-dev zlib1g-dev libssl-dev skopeo umoci libarchive-tools docker-registry libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel python3-pip orthanc orthanc-dicomweb dcmtk libcurl4-openssl-dev openssl libzstd-dev debootstrap grub-efi-amd64-bin dosfstools mtools fdisk qemu-utils e2fsprogs python3-keystone python3-openstackclient sshfs sudo
+SYSTEM_PACKAGES := iproute2 util-linux openssh-server openssh-client libsqlite3-dev zlib1g-dev libssl-dev skopeo umoci libarchive-tools docker-registry libssh2-1-dev slurmctld slurmd slurm-client munge python3-numpy python3-nibabel python3-pip orthanc orthanc-dicomweb dcmtk libcurl4-openssl-dev openssl libzstd-dev libdeflate-dev debootstrap grub-efi-amd64-bin dosfstools mtools fdisk qemu-utils e2fsprogs python3-keystone python3-openstackclient sshfs sudo
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

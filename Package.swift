@@ -52,7 +52,7 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CArchiveSupport",
-            providers: [.apt(["zlib1g-dev", "libssl-dev", "libzstd-dev"])]
+            providers: [.apt(["zlib1g-dev", "libssl-dev", "libzstd-dev", "libdeflate-dev"])]
         ),
         // Appliances: reproducible OCI images from a spec. Depends on nothing of ours.
         .target(

@@ -1,50 +1,83 @@
 import CArchiveSupport
 import Foundation
 
-/// gzip members at a level (6 unless given), for `FrameCompressor`: each frame a complete member (header with no
-/// name, a zero mtime and zlib's fixed OS byte; deflate; trailer), so the same input gives the same bytes.
+/// gzip members at a level (6 unless given), for `FrameCompressor`: each frame a complete member made by libdeflate
+/// in one call (its header has no name, a zero mtime and fixed flags, so the same input gives the same bytes).
+/// libdeflate compresses a whole buffer 1.5 times as fast as zlib's streaming deflate at the same level, and a
+/// little smaller; a frame is all it ever needs to see.
 struct GzipMembers: FrameCodec {
     let level: Int32
+    private let compressors: CompressorPool
 
     struct GzipError: Error, CustomStringConvertible {
         var description: String
     }
 
-    init(level: Int32 = 6) { self.level = level }
+    init(level: Int32 = 6) {
+        self.level = level
+        compressors = CompressorPool(level: level)
+    }
 
-    /// zlib's compressBound for deflate, the gzip header and trailer instead of zlib's, and room to spare.
-    func bound(_ size: Int) -> Int { Int(compressBound(uLong(size))) + 64 }
+    /// libdeflate's bound for a gzip member of `size` bytes at any level (it does not depend on the compressor).
+    func bound(_ size: Int) -> Int { libdeflate_gzip_compress_bound(nil, size) }
 
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int? {
-        var stream = z_stream()
-        guard dctl_deflate_init_gzip(&stream, Self.incompressible(input) ? 0 : level) == Z_OK else {
-            throw GzipError(description: "zlib: deflateInit2 failed")
-        }
-        defer { deflateEnd(&stream) }
-        stream.next_in = UnsafeMutablePointer(
-            mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1)!)
-        stream.avail_in = uInt(input.count)
-        stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.avail_out = uInt(output.count)
-        let status = deflate(&stream, Z_FINISH)
-        guard status == Z_STREAM_END else { throw GzipError(description: "zlib: deflate failed (\(status))") }
-        return output.count - Int(stream.avail_out)
+        let set = compressors.take()
+        defer { compressors.give(set) }
+        let compressor = Self.incompressible(input, sampler: set.sampler) ? set.storer : set.compressor
+        let size = libdeflate_gzip_compress(
+            compressor, input.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, input.count, output.baseAddress,
+            output.count)
+        guard size > 0 else { throw GzipError(description: "libdeflate: a gzip member did not fit its bound") }
+        return size
     }
 
     /// Whether a frame looks incompressible (packed or random data: wheels, model weights, compressed images): three
-    /// 16 KiB samples that deflate at level 1 to more than 95 % of their size. Such a frame is stored (deflate level
-    /// 0) instead: zlib spends as long failing to compress random bytes at any level (~28 MB/s) as it takes to
-    /// compress text, while storing them runs at memory speed. The decision depends only on the frame.
-    static func incompressible(_ frame: UnsafeRawBufferPointer) -> Bool {
+    /// 16 KiB samples that do not fit 95 % of their size at level 1. Such a frame is stored (level 0: uncompressed
+    /// blocks) instead: searching random bytes for matches at level 6 costs about as long as compressing text,
+    /// while storing them runs at memory speed. The decision depends only on the frame.
+    static func incompressible(_ frame: UnsafeRawBufferPointer, sampler: OpaquePointer) -> Bool {
         let sample = 16 << 10
         guard frame.count >= 4 * sample, let base = frame.baseAddress else { return false }
-        var scratch = [UInt8](repeating: 0, count: Int(compressBound(uLong(sample))))
+        let capacity = sample * 95 / 100
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { scratch.deallocate() }
         for start in [0, frame.count / 2, frame.count - sample] {
-            var length = uLongf(scratch.count)
-            let status = compress2(
-                &scratch, &length, (base + start).assumingMemoryBound(to: Bytef.self), uLong(sample), 1)
-            guard status == Z_OK, Int(length) * 100 > sample * 95 else { return false }
+            // libdeflate answers 0 when the result does not fit.
+            guard libdeflate_gzip_compress(sampler, base + start, sample, scratch, capacity) == 0 else { return false }
         }
         return true
+    }
+
+    /// libdeflate compressors for the workers (one at the level, one at level 1 for samples, one at level 0 to
+    /// store), made as needed and kept.
+    private final class CompressorPool: @unchecked Sendable {
+        struct Set {
+            let compressor: OpaquePointer
+            let sampler: OpaquePointer
+            let storer: OpaquePointer
+        }
+
+        private let level: Int32
+        private let lock = NSLock()
+        private var free: [Set] = []
+
+        init(level: Int32) { self.level = level }
+
+        deinit {
+            for set in free {
+                for compressor in [set.compressor, set.sampler, set.storer] { libdeflate_free_compressor(compressor) }
+            }
+        }
+
+        func take() -> Set {
+            if let set = lock.withLock({ free.popLast() }) { return set }
+            guard let compressor = libdeflate_alloc_compressor(level), let sampler = libdeflate_alloc_compressor(1),
+                let storer = libdeflate_alloc_compressor(0)
+            else { fatalError("libdeflate: no compressor at level \(level)") }
+            return Set(compressor: compressor, sampler: sampler, storer: storer)
+        }
+
+        func give(_ set: Set) { lock.withLock { free.append(set) } }
     }
 }

@@ -1,5 +1,7 @@
-// zlib (gzip layers), zstd (zstd layers) and OpenSSL's libcrypto (SHA-256 digests) for the Appliances and Staging modules.
+// zlib (gzip reading), libdeflate (gzip layers), zstd (zstd layers) and OpenSSL's libcrypto (SHA-256 digests) for the
+// Appliances and Staging modules.
 #include <zlib.h>
+#include <libdeflate.h>
 #include <zstd.h>
 #include <openssl/evp.h>
 
