@@ -97,3 +97,25 @@ struct BaseImage {
         try FileManager.default.moveItem(at: temporary, to: target)
     }
 }
+
+extension ApplianceBuilder {
+    /// Where a spec whose base is `docker://REGISTRY/REPOSITORY[:TAG]` takes it from: the image of the spec's
+    /// platform is pulled into the OCI layout `cache` (blobs it holds are not fetched again; the manifest is, so a
+    /// moved tag is followed) and the spec's base becomes that layout's image. Other bases are left as they are.
+    /// Returns the pulled manifest's digest, nil when there was nothing to pull.
+    public static func resolveBase(
+        _ spec: inout ApplianceSpec, client: RegistryClient, cache: String,
+        progress: (@Sendable (RegistryClient.TransferProgress) -> Void)? = nil
+    ) async throws -> String? {
+        guard spec.base.hasPrefix("docker://") else { return nil }
+        let reference = try RegistryClient.Reference(String(spec.base.dropFirst(9)))
+        // A tag of its own per reference: readable, and its digest's start keeps look-alikes (a/b, a_b) apart.
+        let readable = String(
+            reference.description.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.prefix(100))
+        let tag = readable + "-" + SHA256Stream.digest(Data(reference.description.utf8)).dropFirst(7).prefix(12)
+        let digest = try await client.pull(
+            reference, into: cache, tag: tag, platform: spec.platform, progress: progress)
+        spec.base = "oci:\(cache):\(tag)"
+        return digest
+    }
+}

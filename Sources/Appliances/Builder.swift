@@ -72,6 +72,10 @@ public enum ApplianceBuilder {
                     "layers[\(index)]: pip and debian layers install this machine's (\(Platform.host)) binaries; "
                     + "they cannot make an image for \(spec.platform). Build it on a \(spec.platform) machine")
         }
+        if spec.base.hasPrefix("docker://") {
+            throw BuildError(
+                description: "base \(spec.base): pull it first (resolveBase; `appliance build` does)")
+        }
         let blobs = URL(fileURLWithPath: output).appendingPathComponent("blobs/sha256")
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
         let base =
@@ -139,7 +143,20 @@ public enum ApplianceBuilder {
         labels["org.deployctl.resources.cpus"] = String(spec.resources.cpus)
         labels["org.deployctl.resources.memory_mb"] = String(spec.resources.memoryMB)
         labels["org.deployctl.resources.gpus"] = String(spec.resources.gpus)
+        for (key, paths) in [("inputs", spec.io.inputs), ("outputs", spec.io.outputs)] where !paths.isEmpty {
+            labels["org.deployctl.io.\(key)"] = String(decoding: try canonical(paths), as: UTF8.self)
+        }
+        if let digest = spec.digest { labels["org.deployctl.spec.digest"] = digest }
+        if labels["org.opencontainers.image.revision"] == nil, let revision = sourceRevision(spec.directory) {
+            labels["org.opencontainers.image.revision"] = revision
+        }
         runtime["Labels"] = labels
+        let volumes = Array(spec.io.inputs.keys) + Array(spec.io.outputs.keys)
+        if !volumes.isEmpty {
+            var known = runtime["Volumes"] as? [String: Any] ?? [:]
+            for path in volumes { known[path] = [String: Any]() }
+            runtime["Volumes"] = known
+        }
         if !spec.exposedPorts.isEmpty {
             var ports = runtime["ExposedPorts"] as? [String: Any] ?? [:]
             for port in spec.exposedPorts { ports[port.contains("/") ? port : "\(port)/tcp"] = [String: Any]() }
@@ -163,6 +180,28 @@ public enum ApplianceBuilder {
         return BuildResult(
             manifest: manifestDescriptor, config: configDescriptor, layers: layers, diffIDs: diffIDs, tag: tag,
             platform: spec.platform)
+    }
+
+    /// The commit the spec's directory is at, when it is in a git work tree (git answers), with `-dirty` when
+    /// tracked files differ from it; nil otherwise. The image's org.opencontainers.image.revision label.
+    static func sourceRevision(_ directory: String) -> String? {
+        func git(_ arguments: [String]) -> String? {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+            process.arguments = ["-C", directory] + arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { return nil }
+            return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let commit = git(["rev-parse", "--verify", "-q", "HEAD"]), commit.count == 40,
+            let changes = git(["status", "--porcelain", "--untracked-files=no"])
+        else { return nil }
+        return changes.isEmpty ? commit : commit + "-dirty"
     }
 
     /// An OCI image index naming `images` (each manifest's descriptor and platform), sorted by platform, in

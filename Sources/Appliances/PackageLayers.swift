@@ -88,16 +88,21 @@ enum PackageLayers {
         return names
     }
 
-    static func debCache() -> String {
-        let environment = ProcessInfo.processInfo.environment
-        if let cache = environment["DEPLOYCTL_CACHE"], !cache.isEmpty { return cache + "/debs" }
-        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache/deployctl/debs"
-    }
+    static func debCache() -> String { ApplianceBuilder.cache("debs") }
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], what: String, directory: String? = nil) throws
         -> String
     {
         try Tool.run(executable, arguments, what: what, directory: directory)
+    }
+}
+
+extension ApplianceBuilder {
+    /// `$DEPLOYCTL_CACHE/NAME`, else `~/.cache/deployctl/NAME`: where downloads are kept between builds.
+    public static func cache(_ name: String) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let cache = environment["DEPLOYCTL_CACHE"], !cache.isEmpty { return cache + "/" + name }
+        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache/deployctl/" + name
     }
 }

@@ -6,7 +6,7 @@ import Yams
 ///
 /// ```yaml
 /// name: bone-density
-/// base: scratch                     # or oci:DIR[:TAG], an OCI image layout (`appliance pull` fetches one)
+/// base: scratch                     # or oci:DIR[:TAG], an OCI image layout, or docker://REGISTRY/REPO[:TAG]
 /// platform: linux/amd64            # OS/ARCH[/VARIANT]; `appliance build --platform` overrides it
 /// layers:
 ///   - directory: ../workloads/bone-density   # its tree, copied to `to`
@@ -25,6 +25,9 @@ import Yams
 /// labels: { org.opencontainers.image.source: https://example.org/study }
 /// exposed_ports: [ 8080/tcp ]
 /// resources: { cpus: 2, memory_mb: 4096, gpus: 0 }
+/// io:                              # the I/O contract: directories the program reads and writes (image volumes)
+///   inputs: { /data: NIfTI volumes }
+///   outputs: { /results: summary.json and report.html }
 /// compression: gzip              # or zstd (multi-threaded; containerd, podman and skopeo read it)
 /// created: 2026-01-01T00:00:00Z   # the one timestamp in the image (default: SOURCE_DATE_EPOCH, else 1970)
 /// ```
@@ -95,6 +98,22 @@ public struct ApplianceSpec: Equatable, Sendable {
     public var labels: [String: String] = [:]
     public var exposedPorts: [String] = []
     public var resources = Resources()
+    /// The I/O contract: the directories the program reads (`inputs`) and writes (`outputs`), each with what it
+    /// holds. Kept as the org.deployctl.io.inputs and .outputs labels (JSON) and as the image's volumes.
+    public var io = IO()
+
+    public struct IO: Equatable, Sendable {
+        public var inputs: [String: String] = [:]
+        public var outputs: [String: String] = [:]
+
+        public init(inputs: [String: String] = [:], outputs: [String: String] = [:]) {
+            self.inputs = inputs
+            self.outputs = outputs
+        }
+    }
+
+    /// The SHA-256 of the spec file's bytes, when it was loaded from one: the org.deployctl.spec.digest label.
+    public var digest: String?
     /// How layers are compressed: gzip (every tool reads it) or zstd (faster, on every core; newer tools).
     public var compression = Compression.gzip
 
@@ -126,7 +145,9 @@ public struct ApplianceSpec: Equatable, Sendable {
             throw SpecError(description: "\(path): cannot read the appliance spec")
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try parse(text, file: path, directory: directory, environment: environment)
+        var spec = try parse(text, file: path, directory: directory, environment: environment)
+        spec.digest = SHA256Stream.digest(Data(text.utf8))
+        return spec
     }
 
     public static func parse(
@@ -147,7 +168,7 @@ public struct ApplianceSpec: Equatable, Sendable {
         let known: Set = [
             "name", "base", "platform", "compression", "layers", "env", "entrypoint", "cmd", "workdir", "labels",
             "exposed_ports",
-            "resources", "created",
+            "resources", "created", "io",
         ]
         if let unknown = document.keys.filter({ !known.contains($0) }).sorted().first {
             throw fail(unknown, "unknown key; the keys are \(known.sorted().joined(separator: ", "))")
@@ -156,9 +177,13 @@ public struct ApplianceSpec: Equatable, Sendable {
         var spec = ApplianceSpec(name: name, directory: directory)
         if let base = document["base"] {
             guard let text = base as? String else { throw fail("base", "a string") }
-            guard text == "scratch" || (text.hasPrefix("oci:") && text.count > 4) else {
+            let registry =
+                text.hasPrefix("docker://") ? (try? RegistryClient.Reference(String(text.dropFirst(9)))) : nil
+            guard text == "scratch" || (text.hasPrefix("oci:") && text.count > 4) || registry != nil else {
                 throw fail(
-                    "base", "`scratch` or `oci:DIR[:TAG]`, an OCI image layout (`deployctl appliance pull` makes one)")
+                    "base",
+                    "`scratch`, `oci:DIR[:TAG]` (an OCI image layout) or `docker://REGISTRY/REPOSITORY[:TAG]` (an "
+                        + "image in a registry)")
             }
             spec.base = text
         }
@@ -234,6 +259,23 @@ public struct ApplianceSpec: Equatable, Sendable {
             spec.resources.cpus = map["cpus"] as? Int ?? 1
             spec.resources.memoryMB = map["memory_mb"] as? Int ?? 0
             spec.resources.gpus = map["gpus"] as? Int ?? 0
+        }
+        if let io = document["io"] {
+            guard let map = io as? [String: Any], Set(map.keys).isSubset(of: ["inputs", "outputs"]) else {
+                throw fail("io", "a mapping with `inputs` and `outputs`")
+            }
+            for key in ["inputs", "outputs"] {
+                let paths = try strings(map[key], "io.\(key)", fail)
+                for path in paths.keys {
+                    guard path.hasPrefix("/"), path.count > 1, !path.hasSuffix("/"),
+                        !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })
+                    else { throw fail("io.\(key)", "\(path) is not an absolute path of a directory") }
+                }
+                if key == "inputs" { spec.io.inputs = paths } else { spec.io.outputs = paths }
+            }
+            if let both = Set(spec.io.inputs.keys).intersection(spec.io.outputs.keys).sorted().first {
+                throw fail("io", "\(both) is both an input and an output")
+            }
         }
         if let created = document["created"] {
             let text = created as? String ?? (created as? Date).map { ISO8601DateFormatter().string(from: $0) } ?? ""

@@ -45,11 +45,10 @@ public enum WorkloadImages {
         spec.cmd = ["/data", "/results"]
         spec.workdir = "/opt/workloads"
         spec.env = ["PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"]
-        spec.labels = [
-            "org.opencontainers.image.title": kind.rawValue,
-            "org.deployctl.io.input": "/data: NIfTI volumes (the staged volume's layout or flat)",
-            "org.deployctl.io.output": "/results: summary.json and report.html",
-        ]
+        spec.labels = ["org.opencontainers.image.title": kind.rawValue]
+        spec.io = .init(
+            inputs: ["/data": "NIfTI volumes (the staged volume's layout or flat)"],
+            outputs: ["/results": "summary.json and report.html"])
         if kind.needsGPU {
             spec.env["NVIDIA_VISIBLE_DEVICES"] = "all"
             spec.env["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility"

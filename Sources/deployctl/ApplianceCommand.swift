@@ -18,20 +18,27 @@ struct ApplianceCommand: AsyncParsableCommand {
 }
 
 /// `deployctl appliance build SPEC --output DIR`.
-struct ApplianceBuild: ParsableCommand {
+struct ApplianceBuild: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract: "Build an appliance spec into an OCI image layout.",
         discussion: """
-            The spec (YAML) names a base (`scratch` so far), layers from directories and files (`directory:` or \
-            `file:` with an absolute `to:`, an optional octal `mode:` for a file), env, entrypoint, cmd, workdir, \
-            labels, exposed_ports, resources (cpus, memory_mb, gpus: kept as org.deployctl.resources.* labels) and \
-            created (the one timestamp in the image; default SOURCE_DATE_EPOCH, else 1970-01-01).
+            The spec (YAML) names a base (`scratch`; `oci:DIR[:TAG]`, an OCI image layout; or \
+            `docker://REGISTRY/REPOSITORY[:TAG]`, pulled into --base-cache first: blobs it holds are not fetched \
+            again, the manifest is, so a moved tag is followed), layers (`directory:`, `file:` with an optional octal `mode:`, `pip:` requirements, \
+            `debian:` packages with their dependencies, `remove:` paths of the base, each with an absolute `to:`), \
+            env, entrypoint, cmd, workdir, labels, exposed_ports, resources (cpus, memory_mb, gpus: kept as \
+            org.deployctl.resources.* labels), io (the I/O contract: `inputs:` and `outputs:`, directories and \
+            what they hold; kept as org.deployctl.io.* labels and the image's volumes), compression (gzip or \
+            zstd) and created (the one timestamp in the image; default SOURCE_DATE_EPOCH, else 1970-01-01). The \
+            image is labelled with the spec file's SHA-256 (org.deployctl.spec.digest) and, when the spec is in \
+            a git work tree, its commit (org.opencontainers.image.revision, with -dirty for changed files).
 
             Each layer is a deterministic tar (entries sorted, owner 0:0, the fixed mtime, files 0644 or 0755 by \
-            their executable bit, PAX records for long names) compressed with gzip, streamed to disk while its \
-            digests are computed. The same spec and the same file contents give the same digests on any machine \
-            and day. Tools that read OCI layouts take the result: `skopeo copy oci:DIR:TAG …`, `umoci unpack`.
+            their executable bit, PAX records for long names) compressed in frames of 2 MiB on every core, \
+            streamed to disk while its digests are computed. The same spec and the same file contents give the \
+            same digests on any machine and day. Tools that read OCI layouts take the result: `skopeo copy \
+            oci:DIR:TAG …`, `umoci unpack` (gzip layers).
 
             The layout keeps what it holds: building the tag for another platform (--platform, or the spec's \
             `platform:`) adds that image beside the others, a multi-platform image that `appliance push` sends \
@@ -47,8 +54,14 @@ struct ApplianceBuild: ParsableCommand {
     var platform: String?
     @Option(help: "text or json.") var format: OutputFormat = .text
     @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
+    @Option(
+        help: ArgumentHelp(
+            "The OCI image layout bases from registries are pulled into.",
+            discussion: "Default: $DEPLOYCTL_CACHE/bases, else ~/.cache/deployctl/bases."))
+    var baseCache: String?
+    @OptionGroup var login: RegistryLogin
 
-    func run() throws {
+    func run() async throws {
         var loaded: ApplianceSpec
         do {
             loaded = try ApplianceSpec.load(path: spec)
@@ -63,9 +76,22 @@ struct ApplianceBuild: ParsableCommand {
             }
             loaded.platform = value
         }
+        let printer = ProgressPrinter(progress)
+        if loaded.base.hasPrefix("docker://") {
+            let cache = baseCache ?? ApplianceBuilder.cache("bases")
+            let base = loaded.base
+            do {
+                _ = try await ApplianceBuilder.resolveBase(
+                    &loaded, client: try login.client(), cache: cache, progress: printer.transfer)
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                writeError("error: \(spec): base \(base): \(error)")
+                throw ExitCode(1)
+            }
+        }
         let result: BuildResult
         do {
-            let printer = ProgressPrinter(progress)
             result = try ApplianceBuilder.build(loaded, output: output, tag: tag, progress: printer.build)
         } catch {
             writeError("error: \(spec): \(error)")
@@ -340,8 +366,16 @@ struct ApplianceInspect: ParsableCommand {
                 print("  layer \(layer["digest"] ?? "?") \(layer["size"] ?? "?") bytes")
             }
             let runtime = config["config"] as? [String: Any] ?? [:]
-            for key in ["Entrypoint", "Cmd", "Env", "WorkingDir", "ExposedPorts"] where runtime[key] != nil {
+            for key in ["Entrypoint", "Cmd", "Env", "WorkingDir"] where runtime[key] != nil {
                 print("  \(key): \(runtime[key]!)")
+            }
+            for key in ["ExposedPorts", "Volumes"] {
+                if let set = runtime[key] as? [String: Any] {
+                    print("  \(key): \(set.keys.sorted().joined(separator: " "))")
+                }
+            }
+            for (name, value) in (runtime["Labels"] as? [String: String] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("  label \(name)=\(value)")
             }
         }
     }

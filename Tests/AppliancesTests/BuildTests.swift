@@ -186,7 +186,11 @@ struct BuildTests {
             }
         }
         #expect(error("layers: []") == "s.yaml: name: required, a string")
-        #expect(error("name: x\nbase: debian:12").hasPrefix("s.yaml: base: `scratch` or `oci:DIR[:TAG]`"))
+        let baseError =
+            "s.yaml: base: `scratch`, `oci:DIR[:TAG]` (an OCI image layout) or `docker://REGISTRY/REPOSITORY[:TAG]` "
+            + "(an image in a registry)"
+        #expect(error("name: x\nbase: debian:12") == baseError)
+        #expect(error("name: x\nbase: docker://Not A Reference") == baseError)
         #expect(error("name: x\nlayer: []").hasPrefix("s.yaml: layer: unknown key; the keys are base, cmd,"))
         #expect(
             error("name: x\nlayers:\n  - directory: a\n    to: relative")
@@ -200,6 +204,49 @@ struct BuildTests {
         #expect(
             error("name: x\ncreated: yesterday") == "s.yaml: created: an RFC 3339 time such as 2026-01-01T00:00:00Z")
         #expect(error("- a\n- b") == "s.yaml: the spec is a mapping (name, base, layers, …)")
+        #expect(
+            error("name: x\nio: { inputs: { data: NIfTI } }")
+                == "s.yaml: io.inputs: data is not an absolute path of a directory")
+        #expect(
+            error("name: x\nio: { inputs: { /d: a }, outputs: { /d: b } }")
+                == "s.yaml: io: /d is both an input and an output")
+        #expect(error("name: x\nio: { input: { /d: a } }") == "s.yaml: io: a mapping with `inputs` and `outputs`")
+    }
+
+    @Test("the I/O contract, the spec file's digest and its git commit label the image; io paths are its volumes")
+    func contractAndProvenance() throws {
+        let scratch = try Scratch()
+        let path = try makeTree(scratch, order: [0, 1, 2, 3], mtime: Date(), plainMode: 0o644)
+        let text =
+            try String(contentsOfFile: path, encoding: .utf8)
+            + "\nio:\n  inputs: { /data: NIfTI volumes }\n  outputs: { /results: summary.json }\n"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        func labels(_ output: String) throws -> ([String: String], [String: Any]) {
+            let result = try ApplianceBuilder.build(try ApplianceSpec.load(path: path), output: output, tag: "v1")
+            let config = try JSONSerialization.jsonObject(
+                with: Data(
+                    contentsOf: URL(fileURLWithPath: "\(output)/blobs/sha256/\(result.config.digest.dropFirst(7))")))
+            let runtime = (config as? [String: Any])?["config"] as? [String: Any] ?? [:]
+            return (runtime["Labels"] as? [String: String] ?? [:], runtime["Volumes"] as? [String: Any] ?? [:])
+        }
+        let (plain, volumes) = try labels(scratch.path + "/plain")
+        #expect(plain["org.deployctl.io.inputs"] == #"{"/data":"NIfTI volumes"}"#)
+        #expect(plain["org.deployctl.io.outputs"] == #"{"/results":"summary.json"}"#)
+        #expect(Set(volumes.keys) == ["/data", "/results"])
+        let sum = try runProgram("/usr/bin/sha256sum", [path]).output.split(separator: " ").first.map(String.init)
+        #expect(plain["org.deployctl.spec.digest"] == "sha256:" + (sum ?? "?"))
+        #expect(plain["org.opencontainers.image.revision"] == nil, "not in a git work tree")
+
+        let git = ["-C", scratch.path, "-c", "user.name=t", "-c", "user.email=t@example.org"]
+        #expect(try runProgram("/usr/bin/git", ["-C", scratch.path, "init", "-q"]).status == 0)
+        #expect(try runProgram("/usr/bin/git", git + ["add", "app", "spec.yaml"]).status == 0)
+        #expect(try runProgram("/usr/bin/git", git + ["commit", "-q", "-m", "spec"]).status == 0)
+        let head = try runProgram("/usr/bin/git", ["-C", scratch.path, "rev-parse", "HEAD"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(head.count == 40)
+        #expect(try labels(scratch.path + "/committed").0["org.opencontainers.image.revision"] == head)
+        try scratch.write("app/a.txt", "changed\n")
+        #expect(try labels(scratch.path + "/dirty").0["org.opencontainers.image.revision"] == head + "-dirty")
     }
 
     @Test("a missing source is an error and leaves no partial blob")

@@ -25,6 +25,12 @@ func demoSpec(_ scratch: Scratch) throws -> (ApplianceSpec, String) {
     return (spec, scratch.path + "/out")
 }
 
+/// The layer digests `appliance build --format json` printed.
+func layerDigests(_ json: String) throws -> [String] {
+    let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+    return (object?["layers"] as? [[String: Any]])?.compactMap { $0["digest"] as? String } ?? []
+}
+
 /// `spec` built for `platform` into `layout` under `tag`.
 func build(_ spec: ApplianceSpec, for platform: String, into layout: String, tag: String) throws -> BuildResult {
     var spec = spec
@@ -163,6 +169,51 @@ struct MultiPlatformRegistryTests {
             _ = try await client.pull(
                 reference, into: scratch.path + "/none", tag: "v1", platform: Platform("linux/s390x")!)
         }
+    }
+
+    @Test(
+        "a base named docker://REGISTRY/REPO:TAG is pulled into the base cache and built on; a missing one is an error",
+        .enabled(if: DeployctlBinary.built, "needs .build/debug/deployctl; run `swift build` first"))
+    func registryBase() throws {
+        let registry = try TestRegistry()
+        let scratch = try Scratch()
+        let specPath = try makeTree(scratch, order: [0, 1, 2, 3], mtime: Date(), plainMode: 0o644)
+        let base = try DeployctlBinary.runSplit([
+            "appliance", "build", specPath, "--output", scratch.path + "/base", "--tag", "v1", "--format", "json",
+        ])
+        #expect(base.status == 0, "\(base.stderr)")
+        let baseLayers = try layerDigests(base.stdout)
+        #expect(baseLayers.count == 2)
+        let push = try DeployctlBinary.runSplit([
+            "appliance", "push", scratch.path + "/base", "\(registry.host)/study/base:v1", "--tag", "v1", "--insecure",
+        ])
+        #expect(push.status == 0, "\(push.stderr)")
+        try scratch.write("child/extra.txt", "extra\n")
+        try scratch.write(
+            "child/spec.yaml",
+            "name: child\nbase: docker://\(registry.host)/study/base:v1\nlayers:\n  - file: extra.txt\n    to: /extra\n"
+        )
+        let child = try DeployctlBinary.runSplit([
+            "appliance", "build", scratch.path + "/child/spec.yaml", "--output", scratch.path + "/child/out",
+            "--insecure", "--base-cache", scratch.path + "/cache", "--format", "json", "--progress", "none",
+        ])
+        #expect(child.status == 0, "\(child.stderr)")
+        let childLayers = try layerDigests(child.stdout)
+        #expect(childLayers.count == 3 && Array(childLayers.prefix(2)) == baseLayers, "\(child.stdout)")
+        // The cache is an OCI layout holding the base; skopeo reads it.
+        let entries = try layoutEntries(scratch.path + "/cache")
+        #expect(entries.count == 1 && entries[0].tag.hasPrefix("127.0.0.1_"), "\(entries)")
+        #expect(
+            try runProgram("/usr/bin/skopeo", ["inspect", "oci:\(scratch.path)/cache:\(entries[0].tag)"]).status == 0)
+
+        try scratch.write("child/missing.yaml", "name: m\nbase: docker://\(registry.host)/study/none:v1\n")
+        let missing = try DeployctlBinary.runSplit([
+            "appliance", "build", scratch.path + "/child/missing.yaml", "--output", scratch.path + "/child/m",
+            "--insecure", "--base-cache", scratch.path + "/cache",
+        ])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("base docker://\(registry.host)/study/none:v1: "), "\(missing.stderr)")
+        #expect(missing.stderr.contains("HTTP 404"), "\(missing.stderr)")
     }
 
     @Test(
