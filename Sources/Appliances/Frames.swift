@@ -25,7 +25,8 @@ extension FrameCodec {
 ///
 /// A tar chunk of exactly one frame (the layer pipeline's default) is compressed where it lies, not copied; a frame
 /// the codec stores (zstd) keeps its input until it is written out, from there. Memory is bounded: at most twice
-/// as many frames in flight as workers, each with an output buffer of its own, from fixed pools.
+/// as many frames in flight as workers and never more than 8, each with an output buffer of its own, from fixed
+/// pools.
 final class FrameCompressor<Codec: FrameCodec>: LayerCompressor {
     private let codec: Codec
     private let output: ChunkWriter
@@ -44,8 +45,9 @@ final class FrameCompressor<Codec: FrameCodec>: LayerCompressor {
         self.codec = codec
         self.output = output
         let workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
-        // Twice the workers in flight: they stay busy while this thread writes the frames out.
-        limit = 2 * workers
+        // Twice the workers in flight, so they stay busy while this thread writes the frames out; at most 8 (the
+        // layer pipeline's tar chunks bound them anyway), so memory stays bounded on a machine of many cores.
+        limit = min(2 * workers, 8)
         staging = ChunkPool(count: limit + 1, size: LayerFrames.size)
         results = ChunkPool(count: limit, size: codec.bound(LayerFrames.size))
     }
