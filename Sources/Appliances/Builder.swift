@@ -151,17 +151,15 @@ public enum ApplianceBuilder {
             labels["org.opencontainers.image.revision"] = revision
         }
         runtime["Labels"] = labels
-        let volumes = Array(spec.io.inputs.keys) + Array(spec.io.outputs.keys)
-        if !volumes.isEmpty {
-            var known = runtime["Volumes"] as? [String: Any] ?? [:]
-            for path in volumes { known[path] = [String: Any]() }
-            runtime["Volumes"] = known
+        // Volumes and exposed ports are sets, written as objects whose values are empty objects.
+        func addToSet(_ key: String, _ names: [String]) {
+            guard !names.isEmpty else { return }
+            var set = runtime[key] as? [String: Any] ?? [:]
+            for name in names { set[name] = [String: Any]() }
+            runtime[key] = set
         }
-        if !spec.exposedPorts.isEmpty {
-            var ports = runtime["ExposedPorts"] as? [String: Any] ?? [:]
-            for port in spec.exposedPorts { ports[port.contains("/") ? port : "\(port)/tcp"] = [String: Any]() }
-            runtime["ExposedPorts"] = ports
-        }
+        addToSet("Volumes", Array(spec.io.inputs.keys) + Array(spec.io.outputs.keys))
+        addToSet("ExposedPorts", spec.exposedPorts.map { $0.contains("/") ? $0 : "\($0)/tcp" })
         var config: [String: Any] = [
             "created": created, "architecture": spec.architecture, "os": spec.os, "config": runtime,
             "rootfs": ["type": "layers", "diff_ids": diffIDs],
@@ -186,17 +184,8 @@ public enum ApplianceBuilder {
     /// tracked files differ from it; nil otherwise. The image's org.opencontainers.image.revision label.
     static func sourceRevision(_ directory: String) -> String? {
         func git(_ arguments: [String]) -> String? {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-            process.arguments = ["-C", directory] + arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return nil }
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { return nil }
-            return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            (try? Tool.run("/usr/bin/git", ["-C", directory] + arguments, what: "git"))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         guard let commit = git(["rev-parse", "--verify", "-q", "HEAD"]), commit.count == 40,
             let changes = git(["status", "--porcelain", "--untracked-files=no"])
@@ -228,12 +217,13 @@ public enum ApplianceBuilder {
     }
 
     /// Streams the entries through tar → (diff ID) → gzip or zstd → (digest) → a temporary file renamed to its
-    /// digest, on three threads besides the compressor's workers: this one reads the files straight into the tar
+    /// digest, on four threads besides the compressor's workers: this one reads the files straight into the tar
     /// stream's chunks and feeds the compressor, one hashes the tar stream (the diff ID), one hashes the compressed
-    /// stream and writes it. Each stream has `chunks` chunks of `chunkSize` bytes, so memory does not grow with the
-    /// layer (a thread that falls behind makes the others wait); the bytes do not depend on either, nor on the
-    /// compressor's `workers`. Chunks of one frame (the default) are compressed where they lie, not copied. `progress` hears the bytes of file contents read and the compressed bytes produced
-    /// every 4 MiB read, and once more with the digest at the end.
+    /// stream (the digest), one writes it. Each stream has `chunks` chunks of `chunkSize` bytes, so memory does not
+    /// grow with the layer (a thread that falls behind makes the others wait); the bytes do not depend on either,
+    /// nor on the compressor's `workers`. Chunks of one frame (the default) are compressed where they lie, not
+    /// copied. `progress` hears the bytes of file contents read and the compressed bytes produced every 4 MiB read,
+    /// and once more with the digest at the end.
     static func writeLayer(
         _ entries: [TarEntry], mtime: UInt64, blobs: URL, compression: ApplianceSpec.Compression = .gzip,
         chunkSize: Int = LayerFrames.size, chunks: Int = 8, workers: Int? = nil,
@@ -256,11 +246,7 @@ public enum ApplianceBuilder {
         }
         // Each compressed chunk has two users too: the digest's stage and the writer's.
         let compressed = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize), users: 2) { chunk in
-            do { try digesting.send(chunk) } catch {
-                chunk.release()
-                throw error
-            }
-            try writing.send(chunk)
+            try digesting.send(chunk, then: writing.send)
         }
         let compressor: any LayerCompressor =
             compression == .zstd
@@ -268,11 +254,7 @@ public enum ApplianceBuilder {
             : FrameCompressor(GzipMembers(), workers: workers, output: compressed)
         // Each tar chunk has two users: the diff ID's stage and the compressor, fed here.
         let stream = ChunkWriter(pool: ChunkPool(count: chunks, size: chunkSize), users: 2) { chunk in
-            do { try hashing.send(chunk) } catch {
-                chunk.release()
-                throw error
-            }
-            try compressor.take(chunk)
+            try hashing.send(chunk, then: compressor.take)
         }
         // A stored zstd frame keeps its tar chunk until it is written out, on this thread.
         stream.relief = { try compressor.relieve() }
@@ -398,8 +380,8 @@ public enum ApplianceBuilder {
     }
 }
 
-/// A layer's blob being written: its bytes written as they come (its digest is taken beside), with O_DIRECT while the
-/// pieces allow it (whole blocks from aligned memory: every full chunk). On this project's 2-core VMs, copying
+/// A layer's blob being written: its bytes written as they come (its digest is taken beside), with O_DIRECT while
+/// the pieces allow it (whole blocks from aligned memory: every full chunk). On this project's 2-core VMs, copying
 /// 512 MiB into fresh page-cache pages costs 0.6 s of CPU (0.1 s with O_DIRECT), CPU the compressor and the
 /// digests need, and the fsync at the end then has nothing left to wait for. Where O_DIRECT is refused (tmpfs, an
 /// odd piece), the rest goes through the page cache, its writeback started every 8 MiB.

@@ -172,11 +172,27 @@ final class FrameCompressor<Codec: FrameCodec>: LayerCompressor {
 /// The size of a layer's frames: 2 MiB of its tar stream each, the last one shorter.
 enum LayerFrames {
     static let size = 2 << 20
+
+    /// Whether a frame looks incompressible (packed or random data: wheels, model weights, compressed images):
+    /// three 16 KiB samples (start, middle, end) none of which `shrinks` to 95 % of its size or less (`shrinks`
+    /// gets a sample and that limit in bytes). The codecs store such a frame instead of searching it for matches;
+    /// the decision depends only on the frame's bytes.
+    static func incompressible(
+        _ frame: UnsafeRawBufferPointer, shrinks: (UnsafeRawBufferPointer, _ limit: Int) -> Bool
+    ) -> Bool {
+        let sample = 16 << 10
+        guard frame.count >= 4 * sample else { return false }
+        for start in [0, frame.count / 2, frame.count - sample] {
+            if shrinks(UnsafeRawBufferPointer(rebasing: frame[start..<start + sample]), sample * 95 / 100) {
+                return false
+            }
+        }
+        return true
+    }
 }
 
 /// What a layer's tar stream is compressed with.
 protocol LayerCompressor: AnyObject {
-    func write(_ bytes: UnsafeRawBufferPointer) throws
     /// Takes one user's share of `chunk` and releases it, once compressed or copied.
     func take(_ chunk: Chunk) throws
     func finish() throws

@@ -32,21 +32,17 @@ struct GzipMembers: FrameCodec {
         return size
     }
 
-    /// Whether a frame looks incompressible (packed or random data: wheels, model weights, compressed images): three
-    /// 16 KiB samples that do not fit 95 % of their size at level 1. Such a frame is stored (level 0: uncompressed
-    /// blocks) instead: searching random bytes for matches at level 6 costs about as long as compressing text,
-    /// while storing them runs at memory speed. The decision depends only on the frame.
+    /// `LayerFrames.incompressible` with libdeflate level 1 on the samples. Such a frame is stored (level 0:
+    /// uncompressed blocks): searching random bytes for matches at level 6 costs about as long as compressing text,
+    /// while storing them runs at memory speed.
     static func incompressible(_ frame: UnsafeRawBufferPointer, sampler: OpaquePointer) -> Bool {
-        let sample = 16 << 10
-        guard frame.count >= 4 * sample, let base = frame.baseAddress else { return false }
-        let capacity = sample * 95 / 100
+        let capacity = (16 << 10) * 95 / 100
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer { scratch.deallocate() }
-        for start in [0, frame.count / 2, frame.count - sample] {
-            // libdeflate answers 0 when the result does not fit.
-            guard libdeflate_gzip_compress(sampler, base + start, sample, scratch, capacity) == 0 else { return false }
+        return LayerFrames.incompressible(frame) { sample, limit in
+            // libdeflate answers 0 when the result does not fit in `limit` bytes.
+            libdeflate_gzip_compress(sampler, sample.baseAddress, sample.count, scratch, limit) != 0
         }
-        return true
     }
 
     /// libdeflate compressors for the workers (one at the level, one at level 1 for samples, one at level 0 to

@@ -99,6 +99,16 @@ final class Stage: @unchecked Sendable {
         }
     }
 
+    /// Queues `chunk` here, then hands it to `next` (its other user); if this stage refuses it, `next`'s share is
+    /// released too and the error thrown.
+    func send(_ chunk: Chunk, then next: (Chunk) throws -> Void) throws {
+        do { try send(chunk) } catch {
+            chunk.release()
+            throw error
+        }
+        try next(chunk)
+    }
+
     /// Waits until every chunk sent is done; throws the stage's error, if any.
     func finish() throws {
         queue.sync {}

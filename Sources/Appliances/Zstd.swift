@@ -22,7 +22,7 @@ struct ZstdFrames: FrameCodec {
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int? {
         let context = contexts.take()
         defer { contexts.give(context) }
-        if Self.incompressible(input, context: context) { return nil }
+        if Self.incompressible(input, context: context) { return nil }  // stored by `store`
         ZSTD_CCtx_reset(context, ZSTD_reset_session_and_parameters)
         for (parameter, value) in [(ZSTD_c_compressionLevel, level), (ZSTD_c_checksumFlag, 1)] {
             try Self.check(ZSTD_CCtx_setParameter(context, parameter, value))
@@ -55,19 +55,15 @@ struct ZstdFrames: FrameCodec {
         func give(_ context: OpaquePointer) { lock.withLock { free.append(context) } }
     }
 
-    /// Whether a frame looks incompressible: three 16 KiB samples (start, middle, end) that zstd level 1 leaves at
-    /// more than 95 % of their size. The decision depends only on the frame's bytes.
+    /// `LayerFrames.incompressible` with zstd level 1 on the samples.
     static func incompressible(_ frame: UnsafeRawBufferPointer, context: OpaquePointer) -> Bool {
-        let sample = 16 << 10
-        guard frame.count >= 4 * sample, let base = frame.baseAddress else { return false }
-        let capacity = ZSTD_compressBound(sample)
+        let capacity = ZSTD_compressBound(16 << 10)
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer { scratch.deallocate() }
-        for start in [0, frame.count / 2, frame.count - sample] {
-            let size = ZSTD_compressCCtx(context, scratch, capacity, base + start, sample, 1)
-            guard ZSTD_isError(size) == 0, size * 100 > sample * 95 else { return false }
+        return LayerFrames.incompressible(frame) { sample, limit in
+            let size = ZSTD_compressCCtx(context, scratch, capacity, sample.baseAddress, sample.count, 1)
+            return ZSTD_isError(size) != 0 || size <= limit
         }
-        return true
     }
 
     func store(_ input: UnsafeRawBufferPointer, to write: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -25,8 +25,9 @@ struct ApplianceBuild: AsyncParsableCommand {
         discussion: """
             The spec (YAML) names a base (`scratch`; `oci:DIR[:TAG]`, an OCI image layout; or \
             `docker://REGISTRY/REPOSITORY[:TAG]`, pulled into --base-cache first: blobs it holds are not fetched \
-            again, the manifest is, so a moved tag is followed), layers (`directory:`, `file:` with an optional octal `mode:`, `pip:` requirements, \
-            `debian:` packages with their dependencies, `remove:` paths of the base, each with an absolute `to:`), \
+            again, the manifest is, so a moved tag is followed), layers (`directory:`, `file:` with an optional \
+            octal `mode:`, `pip:` requirements, `debian:` packages with their dependencies, `remove:` paths of the \
+            base, each with an absolute `to:`), \
             env, entrypoint, cmd, workdir, labels, exposed_ports, resources (cpus, memory_mb, gpus: kept as \
             org.deployctl.resources.* labels), io (the I/O contract: `inputs:` and `outputs:`, directories and \
             what they hold; kept as org.deployctl.io.* labels and the image's volumes), compression (gzip or \
